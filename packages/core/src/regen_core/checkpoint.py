@@ -1,0 +1,257 @@
+"""Checkpoints and model folders, written atomically, read without pickle.
+
+A model folder (the Hugging Face convention) holds ``config.json`` + ``model.safetensors``
+and a ``manifest.json`` with the SHA-256 and size of every file. A training checkpoint adds
+``optimizer.safetensors`` (+ its non-tensor parts in ``trainer_state.json``, with the
+scheduler and RNG states) and optionally ``ema.safetensors``.
+
+Every folder is written under a temporary name and renamed into place, then the
+``latest.json`` pointer is replaced atomically, so a crash or SIGKILL at any moment leaves
+the previous checkpoint as "latest". Loading verifies the manifest first: a truncated or
+tampered file is a :class:`CheckpointError` naming the file, never a crash inside torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+MANIFEST = "manifest.json"
+LATEST = "latest.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint or model folder is missing, truncated, tampered with or incompatible."""
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temporary file + rename (readers never see half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{what} {path} is not valid JSON (truncated or corrupt?): {err}") from None
+
+
+class FolderWriter:
+    """Build a folder under a temporary name; :meth:`commit` writes the manifest and renames it into place."""
+
+    def __init__(self, final: str | Path):
+        self.final = Path(final)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.final.with_name(f".tmp-{self.final.name}-{uuid.uuid4().hex[:8]}")
+        self.tmp.mkdir()
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    def commit(self) -> Path:
+        manifest = {}
+        for p in sorted(self.tmp.iterdir()):
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+            manifest[p.name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+        with open(self.tmp / MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(self.tmp)
+        old = None
+        if self.final.exists():  # replacing e.g. best/: move the old one aside first, delete after
+            old = self.final.with_name(f".old-{self.final.name}-{uuid.uuid4().hex[:8]}")
+            os.rename(self.final, old)
+        os.rename(self.tmp, self.final)
+        _fsync_dir(self.final.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.final
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def clean_stale(root: str | Path) -> None:
+    """Remove temporary folders left by a run that was killed while writing."""
+    root = Path(root)
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.name.startswith((".tmp-", ".old-")) and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def verify(folder: str | Path) -> dict[str, Any]:
+    """Check every file of ``folder`` against its manifest; return the manifest."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {folder} does not exist")
+    manifest = read_json(folder / MANIFEST, "checkpoint manifest")
+    for name, entry in manifest.items():
+        p = folder / name
+        if not p.is_file():
+            raise CheckpointError(f"checkpoint file {p} is missing")
+        size = p.stat().st_size
+        if size != entry["bytes"]:
+            raise CheckpointError(f"checkpoint file {p} has {size} bytes, expected {entry['bytes']} (truncated?)")
+        if _sha256(p) != entry["sha256"]:
+            raise CheckpointError(f"checkpoint file {p} does not match its SHA-256 in {MANIFEST} (tampered or corrupt)")
+    return manifest
+
+
+# -- tensors ----------------------------------------------------------------------------------
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    save_model(model, str(path))  # handles tied weights
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False)
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"cannot read weights {path}: {err}") from None
+    except RuntimeError as err:  # shape mismatch
+        raise CheckpointError(f"weights {path} do not fit the model: {err}") from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights {path} do not fit the model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+        )
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"cannot read tensors {path}: {err}") from None
+
+
+def split_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:
+    """Split a nested state (dicts/lists of tensors and plain values) into flat tensors + a JSON skeleton."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(obj: Any, key: str) -> Any:
+        if isinstance(obj, torch.Tensor):
+            tensors[key] = obj.detach().cpu().contiguous().clone()
+            return {"__tensor__": key}
+        if isinstance(obj, dict):
+            return {"__dict__": [[walk_key(k), walk(v, f"{key}.{k}")] for k, v in obj.items()]}
+        if isinstance(obj, (list, tuple)):
+            return {"__list__": [walk(v, f"{key}.{i}") for i, v in enumerate(obj)], "tuple": isinstance(obj, tuple)}
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        raise TypeError(f"cannot store a {type(obj).__name__} at {key!r} in a checkpoint")
+
+    def walk_key(k: Any) -> Any:
+        if not isinstance(k, (str, int)):
+            raise TypeError(f"checkpoint dict keys must be str or int, got {type(k).__name__}")
+        return k
+
+    return tensors, walk(state, prefix or "s")
+
+
+def join_state(tensors: dict[str, torch.Tensor], skeleton: Any) -> Any:
+    """Inverse of :func:`split_state`."""
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            if "__tensor__" in obj:
+                key = obj["__tensor__"]
+                if key not in tensors:
+                    raise CheckpointError(f"checkpoint tensor {key!r} is missing")
+                return tensors[key]
+            if "__dict__" in obj:
+                return {k: walk(v) for k, v in obj["__dict__"]}
+            if "__list__" in obj:
+                items = [walk(v) for v in obj["__list__"]]
+                return tuple(items) if obj.get("tuple") else items
+        return obj
+
+    return walk(skeleton)
+
+
+# -- model folders ----------------------------------------------------------------------------
+
+
+def save_pretrained(folder: str | Path, model: torch.nn.Module, config: dict[str, Any]) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` (+ manifest) atomically into ``folder``."""
+    w = FolderWriter(folder)
+    try:
+        save_weights(model, w.path("model.safetensors"))
+        with open(w.path("config.json"), "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+        return w.commit()
+    except BaseException:
+        w.abort()
+        raise
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """Verify ``folder`` and return its ``config.json``."""
+    verify(folder)
+    return read_json(Path(folder) / "config.json", "model config")
+
+
+def load_pretrained_weights(folder: str | Path, model: torch.nn.Module) -> torch.nn.Module:
+    """Verify ``folder`` and load its ``model.safetensors`` into ``model`` (strict)."""
+    verify(folder)
+    load_weights(model, Path(folder) / "model.safetensors")
+    return model
+
+
+def latest(root: str | Path) -> Path | None:
+    """The folder ``latest.json`` in ``root`` points to, or None when there is none yet."""
+    p = Path(root) / LATEST
+    if not p.exists():
+        return None
+    data = read_json(p, "checkpoint pointer")
+    return Path(root) / data["folder"]
+
+
+def set_latest(root: str | Path, folder: Path, step: int) -> None:
+    write_json_atomic(Path(root) / LATEST, {"folder": folder.name, "step": step})

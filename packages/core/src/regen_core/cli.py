@@ -1,0 +1,232 @@
+"""The ``regen`` command line.
+
+    regen list
+    regen extract  PAIRING [--config C] [--split S] [--n N] --out DIR [key=value ...]
+    regen train    PAIRING --stage extract|generate|regenerate|direct [--config C] --out DIR [--resume] [key=value ...]
+    regen sample   --run DIR [--x VALUE | --index I] [--side regeneration|direct] [--seed S] --out DIR
+    regen evaluate --run DIR [--out DIR] [key=value ...]
+    regen compare  PAIRING [--config C] --out DIR [--resume] [key=value ...]
+
+``--config`` takes a preset name (``toy``, ``tiny``, ...) or a YAML file; ``key=value``
+overrides are type-checked (``train.generate.max_steps=200``, ``pairing.d_model=64``).
+Each domain package also offers ``python -m regen_<domain>.train`` etc. through :func:`domain_main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import registry
+from .checkpoint import CheckpointError
+from .config import ConfigError, to_dict
+from .contract import STAGES
+from .data import DataError
+from .pipeline import PipelineError, load_run, load_run_config, train_stage
+from .registry import RegistryError
+from .trainer import NonFiniteLossError, TrainerError
+
+#: Errors that are the user's to fix: printed as one clear line, exit status 2.
+USER_ERRORS = (ConfigError, RegistryError, PipelineError, CheckpointError, TrainerError, NonFiniteLossError, DataError)
+
+
+def _pairing_and_config(args: argparse.Namespace) -> tuple[Any, Any]:
+    cls = registry.pairing_class(args.pairing)
+    run_cfg = load_run_config(cls, args.config, args.overrides)
+    return cls(run_cfg.pairing), run_cfg
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    found = registry.discover()
+    if not found:
+        print("no pairings installed (install a domain package, e.g. pip install -e packages/tts)")
+        return 0
+    for name, reg in found.items():
+        try:
+            line = registry.describe(reg.load())
+        except Exception as err:  # an installed package that fails to import is reported, not hidden
+            line = f"{name}  <failed to import {reg.value}: {type(err).__name__}: {err}>"
+        print(f"{line}    [{reg.distribution}]" if args.verbose else line)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    pairing, run_cfg = _pairing_and_config(args)
+    rec = train_stage(pairing, args.stage, run_cfg, args.out, resume=args.resume)
+    what = "explicit (nothing to train), saved" if rec.explicit else f"{rec.steps} steps in {rec.seconds:.1f} s"
+    print(f"{pairing.name}:{args.stage}: {what} -> {rec.folder}")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .data import extract_map
+    from .pipeline import load_extractor
+
+    pairing, run_cfg = _pairing_and_config(args)
+    data = pairing.load_data()
+    if args.split not in data:
+        raise DataError(f"pairing {pairing.name!r} has no split {args.split!r} (has {', '.join(data)})")
+    ds = data[args.split]
+    if args.n:
+        ds = ds.select(range(min(args.n, len(ds))))
+    extractor = load_extractor(pairing, args.run)
+    ds = extract_map(
+        ds, lambda y: _jsonable(extractor.extract(y)), name=f"{pairing.name}-cli", version="1",
+        config=to_dict(run_cfg.pairing), input_column=pairing.y.name, output_column=pairing.y_prime.name,
+    )
+    out = Path(args.out)
+    ds.save_to_disk(str(out))
+    print(f"extracted {pairing.y_prime.name} for {len(ds)} {args.split} examples -> {out} (datasets.load_from_disk)")
+    return 0
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "detach"):
+        return v.detach().cpu().numpy()
+    return v
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    pairing, models = load_run(args.run)
+    if args.x is not None:
+        parse = getattr(pairing, "parse_x", None)
+        x = parse(args.x) if parse is not None else args.x
+        reference = None
+    else:
+        test = pairing.load_data()[args.split]
+        ex = test[args.index]
+        x, reference = ex[pairing.x.name], ex[pairing.y.name]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from .contract import regenerate_pipeline
+
+    if args.side == "regeneration":
+        inf = regenerate_pipeline(x, models["generate"], models["regenerate"], seed=args.seed, temperature=args.temperature)
+        y_prime, y = inf.y_prime, inf.y
+    else:
+        if "direct" not in models:
+            raise PipelineError(f"{args.run} has no trained direct baseline")
+        y_prime, y = None, models["direct"].sample(x, seed=args.seed, temperature=args.temperature)
+    visualise = getattr(pairing, "visualise", None)
+    if visualise is None:
+        raise PipelineError(f"pairing {pairing.name!r} offers no visualise(); use its own sampling entry point")
+    files = visualise(out, f"{args.side}_seed{args.seed}", x=x, y_prime=y_prime, prediction=y, reference=reference)
+    for f in files:
+        print(f)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import build_config
+    from .evaluate import evaluate, run_budgets
+
+    pairing, models = load_run(args.run)
+    run_json = json.loads((Path(args.run) / "run_config.json").read_text())
+    cls = type(pairing)
+    from .config import run_config_class
+
+    run_cfg = build_config(run_config_class(cls.config_class), values=run_json, overrides=args.overrides)
+    out = Path(args.out or Path(args.run) / "evaluation")
+    report = evaluate(pairing, models, pairing.load_data()["test"], run_cfg.evaluate, out, budgets=run_budgets(args.run))
+    print((out / "report.md").read_text())
+    print(f"report: {out / 'report.json'} and {out / 'report.md'}")
+    return 0 if report else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, run_budgets
+    from .pipeline import final_dir
+
+    pairing, run_cfg = _pairing_and_config(args)
+    out = Path(args.out)
+    data = pairing.load_data()
+    for stage in STAGES:
+        if args.resume and final_dir(out, stage).exists():
+            print(f"{pairing.name}:{stage}: already trained in {final_dir(out, stage)}")
+            continue
+        rec = train_stage(pairing, stage, run_cfg, out, resume=args.resume, data=data)
+        print(f"{pairing.name}:{stage}: " + ("explicit" if rec.explicit else f"{rec.steps} steps, {rec.seconds:.1f} s"))
+    pairing, models = load_run(out)
+    report_dir = out / "evaluation"
+    evaluate(pairing, models, data["test"], run_cfg.evaluate, report_dir, budgets=run_budgets(out))
+    print((report_dir / "report.md").read_text())
+    print(f"outputs: {out}\nreport: {report_dir / 'report.json'} and {report_dir / 'report.md'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regen", description="Regeneration learning: extract Y', generate X->Y', regenerate Y'->Y, "
+                                "and measure it against the direct X->Y baseline.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("pairing", help="registered pairing name (see `regen list`)")
+        sp.add_argument("--config", "-c", help="preset name (toy, tiny, ...) or YAML file")
+        sp.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.generate.max_steps=100")
+
+    sp = sub.add_parser("list", help="list installed pairings: name  X -> Y' -> Y")
+    sp.add_argument("--verbose", "-v", action="store_true", help="also show the distribution that registers each")
+    sp.set_defaults(func=cmd_list)
+
+    sp = sub.add_parser("extract", help="extract Y' from Y for one split and save it as a dataset")
+    with_config(sp)
+    sp.add_argument("--split", default="train")
+    sp.add_argument("--n", type=int, default=0, help="only the first N examples (0 = all)")
+    sp.add_argument("--run", help="run folder holding a trained extract stage (learned extractors)")
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(func=cmd_extract)
+
+    sp = sub.add_parser("train", help="train one stage")
+    with_config(sp)
+    sp.add_argument("--stage", required=True, choices=STAGES)
+    sp.add_argument("--out", required=True, help="run folder (the stage trains into OUT/<stage>)")
+    sp.add_argument("--resume", action="store_true", help="continue from OUT/<stage>/checkpoints/latest.json")
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("sample", help="sample Y (and Y') from a trained run")
+    sp.add_argument("--run", required=True, help="run folder from `regen compare` or `regen train`")
+    sp.add_argument("--x", help="the condition X as text (parsed by the pairing)")
+    sp.add_argument("--split", default="test")
+    sp.add_argument("--index", type=int, default=0, help="test example to take X from when --x is not given")
+    sp.add_argument("--side", choices=("regeneration", "direct"), default="regeneration")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--temperature", type=float, default=1.0)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(func=cmd_sample)
+
+    sp = sub.add_parser("evaluate", help="evaluate regeneration vs direct of a trained run")
+    sp.add_argument("--run", required=True)
+    sp.add_argument("--out", help="report folder (default RUN/evaluation)")
+    sp.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. evaluate.seeds=[0,1,2,3]")
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("compare", help="train every stage of both sides with the config's budgets, then evaluate")
+    with_config(sp)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--resume", action="store_true", help="skip finished stages, resume unfinished ones")
+    sp.set_defaults(func=cmd_compare)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        print(f"regen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def domain_main(pairing: str, command: str, argv: Sequence[str] | None = None) -> int:
+    """``python -m regen_<domain>.<command>``: the ``regen`` command with the pairing filled in."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if command in ("train", "extract", "compare"):
+        return main([command, pairing, *argv])
+    return main([command, *argv])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

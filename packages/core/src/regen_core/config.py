@@ -1,0 +1,152 @@
+"""Configs: frozen dataclasses, YAML presets of values only, ``key=value`` overrides.
+
+OmegaConf structured configs do the type checking: an unknown key or a value of the
+wrong type is a :class:`ConfigError` naming the key, never a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid (unknown key, wrong type, unreadable YAML)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the shared trainer trains one stage."""
+
+    seed: int = 0  # seeds model init, data order, dropout
+    max_steps: int = 1000  # optimizer steps in total
+    batch_size: int = 16  # global batch (split across processes under DDP), per optimizer step
+    grad_accum: int = 1  # micro-batches per optimizer step (batch_size must divide by grad_accum * world size)
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    weight_decay: float = 0.0  # AdamW weight decay
+    betas: tuple[float, float] = (0.9, 0.99)  # AdamW betas
+    warmup_steps: int = 0  # linear warm-up steps before the cosine decay
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at max_steps
+    clip_grad: float = 1.0  # max global gradient norm; 0 disables clipping
+    ema_decay: float = 0.0  # exponential moving average of weights; 0 disables EMA
+    valid_every: int = 0  # validate every N steps (and at the end); 0 = only at the end
+    valid_batches: int = 0  # cap on validation batches; 0 = the whole validation set
+    save_every: int = 0  # checkpoint every N steps (and at the end); 0 = only at the end
+    keep_last: int = 2  # keep the last K step checkpoints (best/ and final/ are kept apart)
+    best_metric: str = "valid_loss"  # validation stat used to keep best/ (lower is better)
+    log_every: int = 10  # JSONL / TensorBoard logging interval in steps
+    device: str = "auto"  # "auto" (cuda > mps > cpu), "cpu", "cuda", "cuda:1", "mps"
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 elsewhere), "fp32", "bf16"
+    num_workers: int = 0  # DataLoader worker processes
+    progress: bool = True  # tqdm progress bar (loss, throughput, ETA)
+    tensorboard: bool = True  # write TensorBoard event files beside the JSONL log
+    max_seconds: float = 0.0  # stop early (with a checkpoint) after this wall time; 0 = no limit
+
+
+@dataclass(frozen=True)
+class StagesConfig:
+    """One trainer config per stage, so each side's budget is explicit."""
+
+    extract: TrainConfig = field(default_factory=TrainConfig)  # the learned extractor (if any)
+    generate: TrainConfig = field(default_factory=TrainConfig)  # X -> Y'
+    regenerate: TrainConfig = field(default_factory=TrainConfig)  # Y' -> Y
+    direct: TrainConfig = field(default_factory=TrainConfig)  # X -> Y baseline
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How ``evaluate`` / ``compare`` judge both sides."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)  # sampling seeds; the report's confidence interval is over these
+    n_test: int = 16  # test examples per seed (0 = the whole test split)
+    temperature: float = 1.0  # sampling temperature for every model
+    n_visualise: int = 2  # examples drawn by the domain visualiser / written as listenable/viewable files
+
+
+def run_config_class(pairing_config_class: type) -> type:
+    """The full, typed config of a run for one pairing: ``pairing``, ``train``, ``evaluate``."""
+    return dataclasses.make_dataclass(
+        f"RunConfig_{pairing_config_class.__name__}",
+        [
+            ("pairing", pairing_config_class, field(default_factory=pairing_config_class)),
+            ("train", StagesConfig, field(default_factory=StagesConfig)),
+            ("evaluate", EvalConfig, field(default_factory=EvalConfig)),
+        ],
+        frozen=True,
+    )
+
+
+def _describe(err: OmegaConfBaseException) -> str:
+    key = getattr(err, "full_key", None)
+    msg = getattr(err, "msg", None) or str(err).splitlines()[0]
+    return f"config key {key!r}: {msg}" if key else msg
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a preset with ``yaml.safe_load``; values only (mapping at the top)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def build_config(
+    cls: type, *, files: Iterable[str | Path] = (), overrides: Iterable[str] = (), values: dict | None = None
+) -> Any:
+    """Defaults of ``cls`` <- each YAML file <- ``values`` <- ``key=value`` overrides; a frozen ``cls``."""
+    try:
+        cfg = OmegaConf.structured(cls)
+        for f in files:
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(read_yaml(f)))
+        if values:
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(values))
+        overrides = list(overrides)
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} is not of the form key=value")
+        if overrides:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+        obj = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:
+        raise ConfigError(_describe(err)) from None
+    return _tuples(obj)
+
+
+def _tuples(obj: Any) -> Any:
+    """OmegaConf returns lists for tuple fields; put tuples back so configs stay hashable/frozen."""
+    if dataclasses.is_dataclass(obj):
+        changes = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            fixed = _tuples(value)
+            if isinstance(value, list):
+                fixed = tuple(_tuples(v) for v in value)
+            if fixed is not value:
+                changes[f.name] = fixed
+        return dataclasses.replace(obj, **changes) if changes else obj
+    return obj
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-able dict of a config dataclass."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild ``cls`` from :func:`to_dict` output, type-checked like any config."""
+    return build_config(cls, values=data)

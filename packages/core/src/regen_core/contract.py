@@ -1,0 +1,156 @@
+"""The regeneration-learning contract.
+
+A *pairing* is one domain's instance of the three steps of regeneration learning
+(Tan et al., 2023) together with its direct baseline:
+
+1. extract     Y  -> Y'   (explicit, e.g. STFT; or learned, e.g. a VAE encoder)
+2. generate    X  -> Y'   (the simpler, less one-to-many mapping)
+3. regenerate  Y' -> Y    (self-supervised from Y alone)
+   direct      X  -> Y    (the baseline regeneration has to beat)
+
+Everything here is a :class:`typing.Protocol`: a domain implements the methods, it does
+not inherit half-implemented ones. The shared trainer only ever calls
+``model(batch) -> (loss, stats)``, so it knows no domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # imported lazily: `import regen_core` must stay cheap
+    import datasets
+    import torch
+
+#: The four trainable stages, in the order a full run trains them.
+Stage = Literal["extract", "generate", "regenerate", "direct"]
+STAGES: tuple[str, ...] = ("extract", "generate", "regenerate", "direct")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one of X, Y or Y' is."""
+
+    name: str  # column name in the pairing's datasets, e.g. "text" or "audio"
+    modality: str  # "text", "audio", "image", "symbolic", "latent", "tokens", "video", ...
+    shape: str  # human-readable shape, e.g. "(T,) float32 @ 22050 Hz" or "(T_frames, 80)"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric that judges Y against its reference."""
+
+    name: str  # key in the dict returned by Pairing.metrics, e.g. "mcd"
+    higher_is_better: bool  # direction used by reports and best-checkpoint selection
+    description: str = ""  # one line for report.md, e.g. "mel-cepstral distortion with DTW, c0 excluded (dB)"
+
+
+@runtime_checkable
+class Model(Protocol):
+    """Any model of a pairing: extractor, generator, regenerator or direct baseline.
+
+    Models are ``torch.nn.Module`` instances. A model with no trainable parameters is
+    *explicit* (Griffin-Lim, down-sampling, a dictionary G2P): the trainer has nothing to
+    train for it and the stage is skipped.
+    """
+
+    def forward(self, batch: Mapping[str, Any]) -> tuple["torch.Tensor", dict[str, float]]:
+        """Training objective on one collated batch: ``(scalar loss, {stat name: float})``."""
+        ...
+
+    def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> Any:
+        """Draw one output for one condition (one example, as stored in the dataset).
+
+        Distribution-wise: different seeds may give different outputs for one input; the
+        same seed gives the same output. ``temperature=0`` asks for the mode where the
+        model has one.
+        """
+        ...
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Y -> Y'. Deterministic. Learned extractors are also :class:`Model` s."""
+
+    def extract(self, y: Any) -> Any:
+        """Map one Y (one example, as stored in the dataset) to its Y'."""
+        ...
+
+
+@dataclass(frozen=True)
+class StageData:
+    """What the shared trainer needs to train one stage."""
+
+    train: Any  # map-style dataset (len + getitem), e.g. a datasets.Dataset
+    valid: Any | None  # same, or None for no validation
+    collate: Callable[[list[Any]], Mapping[str, Any]]  # list of examples -> batch for model(batch)
+
+
+@runtime_checkable
+class Pairing(Protocol):
+    """One domain's regeneration pipeline, its direct baseline, data and metrics.
+
+    A pairing is constructed from its frozen config dataclass: ``PairingCls(config)``.
+    Registered under the ``regen.pairings`` entry-point group (see :mod:`regen_core.registry`).
+    """
+
+    name: ClassVar[str]  # registry name, e.g. "tts"
+    x: ClassVar[Spec]  # the condition
+    y: ClassVar[Spec]  # the target
+    y_prime: ClassVar[Spec]  # the compact intermediate representation
+    metrics_spec: ClassVar[tuple[Metric, ...]]  # the metrics that judge Y
+    config_class: ClassVar[type]  # frozen dataclass holding every domain setting
+
+    config: Any  # an instance of config_class
+
+    def load_data(self) -> "datasets.DatasetDict":
+        """Splits "train", "valid", "test" (deterministic), with columns x.name and y.name."""
+        ...
+
+    def build(self, stage: str, extractor: Extractor | None = None) -> Any:
+        """A fresh model for ``stage``.
+
+        ``build("extract")`` returns the extractor (learned or explicit). The other stages
+        receive the (trained, frozen) extractor, because a regenerator may be its decoder and
+        Y' shapes may depend on it.
+        """
+        ...
+
+    def stage_data(self, stage: str, data: "datasets.DatasetDict", extractor: Extractor | None) -> StageData:
+        """Training data for ``stage``: Y for extract/regenerate, (X, Y') for generate, (X, Y) for direct."""
+        ...
+
+    def metrics(self, prediction: Any, reference: Any, x: Any = None) -> dict[str, float]:
+        """Judge one predicted Y against its reference (keys = names in ``metrics_spec``)."""
+        ...
+
+
+class Visualiser(Protocol):
+    """Optional per-domain drawer: a pairing may offer ``visualise(...)`` with this signature."""
+
+    def __call__(self, path: str, *, x: Any, y_prime: Any, prediction: Any, reference: Any, title: str) -> None: ...
+
+
+@dataclass
+class Inference:
+    """The output of X -> Y' -> Y: the intermediate is always returned too."""
+
+    y_prime: Any  # the sampled Y'
+    y: Any  # the regenerated Y
+
+
+def regenerate_pipeline(
+    x: Any, generator: Any, regenerator: Any, *, seed: int | None = None, temperature: float = 1.0
+) -> Inference:
+    """Inference: sample Y' ~ P(Y'|X), then Y ~ P(Y|Y'). Both steps get derived seeds."""
+    y_prime = generator.sample(x, seed=seed, temperature=temperature)
+    y = regenerator.sample(y_prime, seed=None if seed is None else seed + 1, temperature=temperature)
+    return Inference(y_prime=y_prime, y=y)
+
+
+def is_explicit(model: Any) -> bool:
+    """True when ``model`` has nothing to train (no parameters requiring grad)."""
+    params = getattr(model, "parameters", None)
+    if params is None:
+        return True
+    return not any(p.requires_grad for p in params())

@@ -1,0 +1,184 @@
+"""Train and load the stages of a pairing; the run-folder layout.
+
+A run folder ``OUT`` holds ``run_config.json`` (the resolved config) and one sub-folder per
+stage: ``OUT/extract``, ``OUT/generate``, ``OUT/regenerate``, ``OUT/direct``, each with the
+trainer's ``checkpoints/``, ``train_log.jsonl`` and the model folder ``final/``
+(``config.json`` + ``model.safetensors``). Any ``final/`` reloads from its folder alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint as ckpt
+from . import registry
+from .config import ConfigError, build_config, from_dict, run_config_class, to_dict
+from .contract import STAGES, is_explicit
+from .trainer import TrainResult, count_parameters, train
+
+FORMAT = 1  # version of the model-folder layout written by regen
+
+
+class PipelineError(RuntimeError):
+    """A stage cannot run: a stage it needs is missing, or a folder is not a regen model."""
+
+
+def preset_path(pairing_cls: type, name: str) -> Path:
+    """``<package>/presets/<name>.yaml`` of the package that defines ``pairing_cls``."""
+    from importlib.resources import files
+
+    package = pairing_cls.__module__.split(".")[0]
+    path = Path(str(files(package) / "presets" / f"{name}.yaml"))
+    if not path.is_file():
+        raise ConfigError(f"pairing {pairing_cls.name!r} has no preset {name!r} (known: {', '.join(presets(pairing_cls)) or 'none'})")
+    return path
+
+
+def presets(pairing_cls: type) -> list[str]:
+    from importlib.resources import files
+
+    folder = Path(str(files(pairing_cls.__module__.split(".")[0]) / "presets"))
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def load_run_config(pairing_cls: type, config: str | Path | None = None, overrides: list[str] | tuple = ()) -> Any:
+    """The resolved run config: defaults <- preset name or YAML path <- ``key=value`` overrides."""
+    files = []
+    if config:
+        p = Path(config)
+        files.append(p if (p.suffix in (".yaml", ".yml") or p.exists()) else preset_path(pairing_cls, str(config)))
+    return build_config(run_config_class(pairing_cls.config_class), files=files, overrides=list(overrides))
+
+
+def saved_config(pairing: Any, stage: str) -> dict[str, Any]:
+    return {"regen": {"pairing": pairing.name, "stage": stage, "format": FORMAT}, "pairing": to_dict(pairing.config)}
+
+
+def stage_dir(out: str | Path, stage: str) -> Path:
+    return Path(out) / stage
+
+
+def final_dir(out: str | Path, stage: str) -> Path:
+    return Path(out) / stage / "final"
+
+
+def load_extractor(pairing: Any, out: str | Path | None) -> Any:
+    """The extractor for the later stages: the trained one from ``out/extract/final``, or an explicit one."""
+    extractor = pairing.build("extract")
+    if is_explicit(extractor):
+        return extractor.eval()
+    folder = final_dir(out, "extract") if out is not None else None
+    if folder is None or not folder.exists():
+        raise PipelineError(
+            f"pairing {pairing.name!r} has a learned extractor: train the extract stage first "
+            f"(regen train {pairing.name} --stage extract --out {out})"
+        )
+    ckpt.load_pretrained_weights(folder, extractor)
+    return extractor.eval().requires_grad_(False)
+
+
+@dataclass
+class StageRecord:
+    stage: str  # extract / generate / regenerate / direct
+    parameters: int  # trainable parameters of the model
+    steps: int  # optimizer steps
+    seconds: float  # training wall time
+    folder: str  # model folder
+    explicit: bool = False  # True when the stage has nothing to train
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def train_stage(
+    pairing: Any,
+    stage: str,
+    run_cfg: Any,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data: Any = None,
+) -> StageRecord:
+    """Train one stage of ``pairing`` into ``out/<stage>`` (an explicit model is just saved)."""
+    if stage not in STAGES:
+        raise PipelineError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt.write_json_atomic(out / "run_config.json", to_dict(run_cfg))
+    tcfg = getattr(run_cfg.train, stage)
+    # 1. The extractor (trained and frozen) for every stage after extract.
+    extractor = None if stage == "extract" else load_extractor(pairing, out)
+    # 2. A fresh model, seeded.
+    torch.manual_seed(tcfg.seed)
+    model = pairing.build(stage) if stage == "extract" else pairing.build(stage, extractor)
+    # 3. Explicit models have nothing to train: save them so every stage loads the same way.
+    if is_explicit(model):
+        folder = final_dir(out, stage)
+        record = {"steps": 0, "seconds": 0.0, "parameters": 0, "explicit": True}
+        ckpt.save_pretrained(folder, model, {**saved_config(pairing, stage), "training": record})
+        return StageRecord(stage, 0, 0, 0.0, str(folder), explicit=True)
+    # 4. Data for the stage, then the shared trainer.
+    data = data if data is not None else pairing.load_data()
+    sd = pairing.stage_data(stage, data, extractor)
+    result: TrainResult = train(
+        model, sd, tcfg, stage_dir(out, stage), saved_config=saved_config(pairing, stage), resume=resume,
+        description=f"{pairing.name}:{stage}",
+    )
+    return StageRecord(stage, result.parameters, result.steps, result.seconds, str(result.final_dir))
+
+
+def load_model(folder: str | Path, *, extractor: Any = None, pairing: Any = None) -> tuple[Any, str, Any]:
+    """``(pairing, stage, model)`` from a model folder alone (config.json + model.safetensors)."""
+    folder = Path(folder)
+    cfg = ckpt.read_config(folder)
+    meta = cfg.get("regen")
+    if not isinstance(meta, dict) or "pairing" not in meta or "stage" not in meta:
+        raise PipelineError(f"{folder}/config.json is not a regen model folder (no 'regen' section)")
+    if meta.get("format", 0) > FORMAT:
+        raise PipelineError(f"{folder} was written by a newer regen (format {meta['format']} > {FORMAT}); upgrade regen-core")
+    if pairing is None:
+        cls = registry.pairing_class(meta["pairing"])
+        pairing = cls(from_dict(cls.config_class, cfg["pairing"]))
+    stage = meta["stage"]
+    if stage == "extract":
+        model = pairing.build("extract")
+    else:
+        if extractor is None:
+            extractor = pairing.build("extract")
+            sibling = folder.parent.parent / "extract" / "final"
+            if not is_explicit(extractor) and sibling.exists():
+                ckpt.load_pretrained_weights(sibling, extractor)
+            extractor.eval()
+        model = pairing.build(stage, extractor)
+    ckpt.load_pretrained_weights(folder, model)
+    return pairing, stage, model.eval()
+
+
+def training_record(folder: str | Path) -> dict[str, Any]:
+    """Steps, seconds and parameters recorded in a model folder's config.json."""
+    cfg = ckpt.read_json(Path(folder) / "config.json", "model config")
+    return dict(cfg.get("training", {}))
+
+
+def load_run(out: str | Path) -> tuple[Any, dict[str, Any]]:
+    """``(pairing, models)`` of a run folder: models by stage, for every stage that was trained."""
+    out = Path(out)
+    cfg_path = out / "run_config.json"
+    if not cfg_path.exists():
+        raise PipelineError(f"{out} is not a regen run folder (no run_config.json)")
+    folders = {s: final_dir(out, s) for s in STAGES if final_dir(out, s).exists()}
+    if not folders:
+        raise PipelineError(f"{out} holds no trained stage (no */final folders)")
+    first = next(iter(folders.values()))
+    pairing, _, _ = load_model(first)
+    models: dict[str, Any] = {}
+    if "extract" in folders:
+        _, _, models["extract"] = load_model(folders["extract"], pairing=pairing)
+    else:
+        models["extract"] = pairing.build("extract").eval()
+    for s in ("generate", "regenerate", "direct"):
+        if s in folders:
+            _, _, models[s] = load_model(folders[s], extractor=models["extract"], pairing=pairing)
+    return pairing, models
