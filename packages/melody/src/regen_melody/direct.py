@@ -1,0 +1,78 @@
+"""Direct baseline X -> Y: lyrics -> melody in one model, trained on the lyric-melody pairs alone.
+
+Same network and note tokens as the regenerator (``regenerate.py``), conditioned on the
+syllables instead of a template: one note per syllable (its first note, lasting until the
+next syllable), pitches absolute (no key normalisation: that is part of the template), metre
+drawn from a learned prior. It sees no unpaired melody and no template: the budget it gets
+is the paired data and the same number of training steps as generate + regenerate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import MelodyInputError
+from .lyrics import FEATURE_SIZES, score_syllables, syllabify
+from .modules import AlignedTransformer, NetConfig, generator_for, pick
+from .regenerate import METERS, NOTE_FIELDS, NOTE_SIZES, chunks, meter_index, melody_tokens, note_constraint, tokens_to_melody
+
+
+def syllable_melody(y: dict[str, Any], starts: list[int]) -> dict[str, Any]:
+    """One note per syllable: its first note's pitch and onset, sounding until the next syllable."""
+    onsets, durs, pitches = [], [], []
+    for k, i in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else len(y["pitch"])
+        end = float(y["onset"][stop - 1]) + float(y["duration"][stop - 1])
+        onsets.append(float(y["onset"][i]))
+        durs.append(end - float(y["onset"][i]))
+        pitches.append(int(y["pitch"][i]))
+    return {"pitch": pitches, "onset": onsets, "duration": durs, "meter": y.get("meter") or "4/4"}
+
+
+class LyricsToMelody(nn.Module):
+    """Lyrics (X) -> melody (Y) directly: aligned transformer over syllables + a metre prior."""
+
+    def __init__(self, net: NetConfig, *, top_k: int = 8, language: str = "auto"):
+        super().__init__()
+        self.top_k, self.language = top_k, language
+        self.net = AlignedTransformer(FEATURE_SIZES, (len(METERS),), NOTE_SIZES, net)
+        self.meter_logits = nn.Parameter(torch.zeros(len(METERS)))  # (M,)
+
+    @staticmethod
+    def example(y: dict[str, Any], language: str, max_notes: int) -> list[dict[str, Any]]:
+        if not y.get("syllables"):
+            return []
+        starts, syls = score_syllables(list(y["syllables"]), language)
+        cond = [s.features() for s in syls]
+        out = melody_tokens(syllable_melody(y, starts))
+        m = meter_index(y.get("meter") or "4/4")
+        return [{"cond": cond[a:b], "glob": [m], "out": out[a:b], "meter": m} for a, b in chunks(len(cond), max_notes)]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, stats = self.net.loss(batch["cond"], batch["glob"], batch["out"], batch["lengths"], NOTE_FIELDS)
+        b = batch["cond"].shape[0]
+        meter_ce = F.cross_entropy(self.meter_logits[None].expand(b, -1), batch["meter"])
+        stats["ce_meter"] = float(meter_ce.detach())
+        return loss + meter_ce, stats
+
+    @torch.no_grad()
+    def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> dict[str, Any]:
+        opts = {"lyrics": condition} if isinstance(condition, str) else dict(condition or {})
+        if not isinstance(opts.get("lyrics"), str):
+            raise MelodyInputError(f"a lyrics condition is a string or a dict with 'lyrics', got {type(condition).__name__}")
+        syls = syllabify(opts["lyrics"], opts.get("language") or self.language)
+        g = generator_for(seed)
+        device = self.meter_logits.device
+        meter = opts.get("meter") or METERS[pick(self.meter_logits[:-1].float(), temperature, 0, g)]
+        cond = torch.as_tensor([s.features() for s in syls], device=device)  # (S, 6)
+        glob = torch.as_tensor([meter_index(meter)], device=device)  # (1,)
+        tokens = self.net.sample(cond, glob, temperature=temperature, top_k=self.top_k, generator=g,
+                                 constrain=note_constraint(meter))
+        mel = tokens_to_melody(tokens, meter, 0)
+        return {**mel, "syllables": [s.text for s in syls], "chord_hint": [], "key_hint": -1, "meter": meter,
+                "title": "direct"}
+

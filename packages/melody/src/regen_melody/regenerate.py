@@ -1,0 +1,170 @@
+"""Regenerate Y' -> Y: template -> melody, trained self-supervised on unpaired melodies.
+
+Every melody gives its own template (``extract.extract_template``), so any melody collection
+(folk tunes, chorale sopranos, a user's folder) is training data. Notes are tokens in the
+normalised key (C major / A minor):
+
+    bar    bars advanced since the previous note (0..3)
+    pos    onset within the bar, in sixteenths (0..47)
+    dur    duration in sixteenths (1..32)
+    pitch  MIDI 36..95 (other octaves folded in)
+
+The output is moved back to the template's key (``-transpose``) and carries the template's
+syllables, so it is singable and writable as MIDI / MusicXML with lyrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .extract import MODES, N_CHORDS, check_template, meter_info
+from .modules import AlignedTransformer, NetConfig, generator_for, mask_below, mask_from
+
+METERS = ("4/4", "3/4", "2/4", "6/8", "3/8", "9/8", "12/8", "2/2", "3/2", "6/4", "5/4", "other")
+NOTE_FIELDS = ("bar", "pos", "dur", "pitch")
+NOTE_SIZES = (4, 48, 32, 60)
+PITCH_LO = 36
+MAX_BEATS = 12
+
+
+def meter_index(meter: str) -> int:
+    return METERS.index(meter) if meter in METERS else len(METERS) - 1
+
+
+def fold_pitch(p: int) -> int:
+    """MIDI pitch -> token 0..59 (octaves folded into 36..95)."""
+    while p < PITCH_LO:
+        p += 12
+    while p >= PITCH_LO + NOTE_SIZES[3]:
+        p -= 12
+    return p - PITCH_LO
+
+
+def melody_tokens(y: dict[str, Any], transpose: int = 0) -> list[list[int]]:
+    """A melody -> (N, 4) note tokens [bar advance, pos, dur-1, pitch] in the shifted key."""
+    bar_ql, _, _ = meter_info(y.get("meter") or "4/4")
+    out, prev_bar = [], 0
+    for p, o, d in zip(y["pitch"], y["onset"], y["duration"]):
+        bar = int(np.floor(float(o) / bar_ql + 1e-6))
+        pos = int(round((float(o) - bar * bar_ql) / 0.25))
+        out.append([
+            int(np.clip(bar - prev_bar, 0, NOTE_SIZES[0] - 1)),
+            int(np.clip(pos, 0, NOTE_SIZES[1] - 1)),
+            int(np.clip(round(float(d) / 0.25), 1, NOTE_SIZES[2])) - 1,
+            fold_pitch(int(p) + transpose),
+        ])
+        prev_bar = bar
+    return out
+
+
+def tokens_to_melody(tokens: list[list[int]], meter: str, transpose: int, pitch_offset: int = PITCH_LO) -> dict[str, list]:
+    """Note tokens -> melody fields; durations are cut where the next note begins."""
+    bar_ql, _, _ = meter_info(meter)
+    onsets, durs, pitches, bar = [], [], [], 0
+    for adv, pos, dur, pitch in tokens:
+        bar += adv
+        onset = bar * bar_ql + pos * 0.25
+        if onsets and onset <= onsets[-1]:  # safety net; sampling constraints already forbid it
+            onset = onsets[-1] + 0.25
+        onsets.append(onset)
+        durs.append((dur + 1) * 0.25)
+        pitches.append(int(pitch) + pitch_offset - transpose)
+    for i in range(len(onsets) - 1):
+        durs[i] = min(durs[i], onsets[i + 1] - onsets[i])
+    return {"pitch": pitches, "onset": onsets, "duration": durs}
+
+
+def note_constraint(meter: str):
+    """Masks that keep sampled notes valid: inside the bar, strictly after the previous onset."""
+    bar_ql, _, _ = meter_info(meter)
+    n_pos = min(NOTE_SIZES[1], int(round(bar_ql / 0.25)))
+    state = {"pos": -1}
+
+    def constrain(i: int, field: int, row: torch.Tensor, chosen: list[int]) -> torch.Tensor:
+        if field == 0 and state["pos"] >= n_pos - 1:
+            return mask_below(row, 1)  # the previous note sits on the bar's last sixteenth: move on
+        if field == 1:
+            row = mask_from(row, n_pos)
+            if chosen[0] == 0 and state["pos"] >= 0:
+                row = row.clone()
+                row[: state["pos"] + 1] = float("-inf")
+        if field == 3:
+            state["pos"] = chosen[1]
+        return row
+
+    return constrain
+
+
+def template_condition(t: dict[str, Any]) -> tuple[list[list[int]], list[int]]:
+    """Template -> per-note condition [beat, chord, cadence] and global [mode, meter]."""
+    cond = [[int(b), int(c), int(k)] for b, c, k in zip(t["beat"], t["chord"], t["cadence"])]
+    return cond, [int(t["mode"]), meter_index(t.get("meter") or "4/4")]
+
+
+def collate_aligned(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Examples {"cond": (T, Fc), "glob": (G,), "out": (T, Fo)} -> padded batch tensors."""
+    lengths = torch.tensor([len(it["cond"]) for it in items], dtype=torch.long)
+    t = int(lengths.max())
+    fc, fo = len(items[0]["cond"][0]), len(items[0]["out"][0])
+    cond = torch.zeros(len(items), t, fc, dtype=torch.long)  # (B, T, Fc)
+    out = torch.zeros(len(items), t, fo, dtype=torch.long)  # (B, T, Fo)
+    for i, it in enumerate(items):
+        n = len(it["cond"])
+        cond[i, :n] = torch.as_tensor(it["cond"], dtype=torch.long)
+        out[i, :n] = torch.as_tensor(it["out"], dtype=torch.long)
+    glob = torch.as_tensor([it["glob"] for it in items], dtype=torch.long)  # (B, G)
+    batch = {"cond": cond, "glob": glob, "out": out, "lengths": lengths}
+    for extra in ("meter", "mode"):
+        if extra in items[0]:
+            batch[extra] = torch.as_tensor([it[extra] for it in items], dtype=torch.long)  # (B,)
+    return batch
+
+
+def chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """Non-overlapping [start, stop) windows of at most ``size`` covering range(n)."""
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+class TemplateToMelody(nn.Module):
+    """Template (Y') -> melody (Y): an aligned transformer, one note per template entry."""
+
+    def __init__(self, net: NetConfig, top_k: int = 8):
+        super().__init__()
+        self.top_k = top_k
+        self.net = AlignedTransformer((MAX_BEATS, N_CHORDS, 3), (len(MODES), len(METERS)), NOTE_SIZES, net)
+
+    @staticmethod
+    def example(y: dict[str, Any], t: dict[str, Any], max_notes: int) -> list[dict[str, Any]]:
+        """Training examples (chunks of at most ``max_notes``) of one melody and its own template."""
+        cond, glob = template_condition(t)
+        out = melody_tokens(y, t["transpose"])
+        return [{"cond": cond[a:b], "glob": glob, "out": out[a:b]} for a, b in chunks(len(cond), max_notes)]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.net.loss(batch["cond"], batch["glob"], batch["out"], batch["lengths"], NOTE_FIELDS)
+
+    @torch.no_grad()
+    def sample(self, condition: dict[str, Any], *, seed: int | None = None, temperature: float = 1.0) -> dict[str, Any]:
+        check_template(condition)
+        cond, glob = template_condition(condition)
+        device = next(self.parameters()).device
+        meter = condition.get("meter") or "4/4"
+        tokens = self.net.sample(
+            torch.as_tensor(cond, device=device), torch.as_tensor(glob, device=device), temperature=temperature,
+            top_k=self.top_k, generator=generator_for(seed), constrain=note_constraint(meter),
+        )
+        mel = tokens_to_melody(tokens, meter, int(condition.get("transpose", 0)))
+        syl = list(condition.get("syllables") or [])
+        return {
+            **mel,
+            "syllables": syl if len(syl) == len(tokens) else [],
+            "chord_hint": [],
+            "key_hint": -1,
+            "meter": meter,
+            "title": "regenerated",
+            "template": dict(condition),
+        }
