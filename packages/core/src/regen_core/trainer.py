@@ -166,7 +166,8 @@ def train(
     # 1. Distributed set-up, device, precision.
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = select_device(cfg.device)
-    if world > 1 and not dist.is_initialized():
+    owns_group = world > 1 and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if world > 1 else 0
     is_main = rank == 0
@@ -331,7 +332,8 @@ def train(
                     f"Try a lower lr (now {cfg.lr}) or check the data"
                 )
             (loss / cfg.grad_accum).backward()
-        for k, v in {"loss": loss.detach(), **stats}.items():
+        for k, v in {"loss": loss, **stats}.items():
+            v = v.detach() if isinstance(v, torch.Tensor) else v
             window[k] = window.get(k, 0.0) + float(v) / cfg.grad_accum
         if not last_micro:
             micro += 1
@@ -409,6 +411,8 @@ def train(
         export(final, {"stopped_early": stopped_early})
     if world > 1:
         dist.barrier()
+    if owns_group:
+        dist.destroy_process_group()
     return TrainResult(
         steps=step,
         seconds=seconds,
