@@ -93,8 +93,7 @@ class MelodyPairing:
         if not corpus_available():
             raise MelodyInputError("music21's bundled corpus is missing (a stripped install?): reinstall music21")
         chorales = cached_melodies("chorales", chorale_sources(cfg.n_chorales), num_proc=self._num_proc())
-        splits = split(self._pairs(chorales), valid=cfg.valid, test=cfg.test, seed=cfg.split_seed,
-                       key=lambda ex: ex["melody"]["title"])
+        splits = split(self._pairs(chorales), valid=cfg.valid, test=cfg.test, seed=cfg.split_seed)  # one row per piece
         unpaired = []
         if cfg.n_folk >= 0 and cfg.folk_collections:
             folk = cached_melodies(f"folk-{'-'.join(cfg.folk_collections)}", folk_sources(cfg.folk_collections, cfg.n_folk),

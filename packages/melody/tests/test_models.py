@@ -1,0 +1,62 @@
+"""Models: shapes of outputs, seeds, given tonality/chords/metre, outputs as MIDI / MusicXML / PNG."""
+
+import torch
+
+from regen_melody.direct import LyricsToMelody
+from regen_melody.extract import MODES, chord_name
+from regen_melody.generate import LyricsToTemplate, parse_chord, parse_key
+from regen_melody.modules import NetConfig
+from regen_melody.regenerate import TemplateToMelody, melody_tokens, tokens_to_melody
+from regen_melody.render import piano_roll, write
+
+NET = NetConfig(d_model=16, n_layers=1, n_heads=2, dropout=0.0)
+LYRICS = "Twinkle, twinkle, little star. How I wonder what you are!"
+
+
+def test_token_round_trip():
+    y = {"pitch": [67, 69, 71, 62], "onset": [3.0, 4.0, 5.5, 8.0], "duration": [1.0, 1.5, 0.5, 4.0], "meter": "4/4"}
+    toks = melody_tokens(y, transpose=5)
+    back = tokens_to_melody(toks, "4/4", 5)
+    assert back["pitch"] == y["pitch"] and back["onset"] == y["onset"] and back["duration"] == y["duration"]
+
+
+def test_generator_honours_given_key_metre_and_chords():
+    torch.manual_seed(0)
+    g = LyricsToTemplate(NET).eval()
+    t = g.sample({"lyrics": LYRICS, "key": "G", "mode": "major", "meter": "3/4", "chords": ["G", "C", "D"]}, seed=3)
+    assert t["meter"] == "3/4" and t["mode"] == 0 and t["transpose"] == 5
+    assert len(t["beat"]) == len(t["syllables"]) == 14 and max(t["beat"]) <= 2
+    assert {chord_name(c) for c in t["chord"]} <= {"C", "F", "G"}  # G C D moved to C major
+    assert t["cadence"][-1] == 2 and t["cadence"][1] == 1
+    assert parse_key("e minor") == (4, True) and parse_key("Bbm") == (10, True)
+    assert chord_name(parse_chord("F#dim")) == "F#dim" and chord_name(parse_chord("G7")) == "G"
+
+
+def test_regenerator_gives_one_valid_note_per_template_entry():
+    torch.manual_seed(0)
+    g, r = LyricsToTemplate(NET).eval(), TemplateToMelody(NET).eval()
+    t = g.sample({"lyrics": LYRICS, "key": "D"}, seed=1)
+    y = r.sample(t, seed=2)
+    assert len(y["pitch"]) == len(t["beat"]) and y["syllables"] == t["syllables"]
+    assert all(b > a for a, b in zip(y["onset"], y["onset"][1:]))
+    assert all(d > 0 for d in y["duration"])
+    assert r.sample(t, seed=2) == y and r.sample(t, seed=3) != y
+    assert r.sample(t, seed=2, temperature=0) == r.sample(t, seed=9, temperature=0)
+
+
+def test_direct_and_outputs(tmp_path):
+    torch.manual_seed(0)
+    d = LyricsToMelody(NET).eval()
+    y = d.sample(LYRICS, seed=0)
+    assert len(y["pitch"]) == 14 and y["meter"]
+    mid = write(y, tmp_path / "song.mid")
+    xml = write(y, tmp_path / "song.musicxml")
+    png = piano_roll(tmp_path / "roll.png", {"direct": y})
+    assert mid.stat().st_size > 50 and png.stat().st_size > 1000
+    text = xml.read_text()
+    assert "<lyric" in text and "Twin" in text and "<syllabic>begin</syllabic>" in text
+    from regen_melody.data import parse_file
+
+    back = parse_file(xml)
+    assert back["pitch"] == y["pitch"] and back["syllables"][0] == "Twin-"
+    assert MODES == ("major", "minor")
