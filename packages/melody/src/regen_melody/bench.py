@@ -1,0 +1,138 @@
+"""``python -m regen_melody.bench [--quick] --out DIR``: figures for the melody pairing -> DIR/bench.json.
+
+- always: extraction throughput (pieces/s parsing chorales + folk tunes with music21 on one core
+  vs in parallel; templates/s from parsed melodies);
+- full run (no ``--quick``): trains every stage with a preset (``tiny`` by default) at equal budget,
+  or reuses ``--run``, then (a) regeneration vs direct on held-out chorales over 3 seeds (PD, DD,
+  MD, TA, CA, RA, AA; the core's report.json / report.md), (b) the regenerator on the held-out
+  chorales' *ground-truth* templates (does template -> melody follow its template? targets CA, RA,
+  AA >= 0.9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def extraction_throughput(n_chorales: int, n_folk: int, num_proc: int) -> dict[str, Any]:
+    """Parse the same pieces on one core and on ``num_proc`` (no cache), then time template extraction."""
+    from .data import chorale_sources, folk_sources, parse_all
+    from .extract import extract_template
+
+    sources = chorale_sources(n_chorales) + folk_sources(limit=n_folk)
+    t0 = time.perf_counter()
+    one, skipped = parse_all(sources, num_proc=1, progress=False)
+    t1 = time.perf_counter()
+    many, _ = parse_all(sources, num_proc=num_proc, progress=False)
+    t2 = time.perf_counter()
+    for y in one:
+        extract_template(y)
+    t3 = time.perf_counter()
+    assert len(one) == len(many)
+    return {
+        "pieces": len(sources), "usable": len(one), "skipped": skipped, "processes": num_proc,
+        "parse_pieces_per_s_one_core": len(sources) / (t1 - t0),
+        "parse_pieces_per_s_parallel": len(sources) / (t2 - t1),
+        "parallel_speedup": (t1 - t0) / (t2 - t1),
+        "templates_per_s_one_core": len(one) / max(t3 - t2, 1e-9),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def template_following(run: Path, n_test: int, seeds: tuple[int, ...], temperature: float) -> dict[str, Any]:
+    """The regenerator on ground-truth templates of held-out chorales: how well it follows them."""
+    from regen_core.pipeline import load_run
+
+    pairing, models = load_run(run)
+    test = pairing.load_data()["test"]
+    n = len(test) if n_test <= 0 else min(n_test, len(test))
+    per_seed = []
+    for seed in seeds:
+        rows = []
+        for i in range(n):
+            y = test[i]["melody"]
+            t = models["extract"].extract(y)
+            pred = models["regenerate"].sample(t, seed=seed * 1000 + i, temperature=temperature)
+            rows.append(pairing.metrics(pred, y))
+        per_seed.append({k: float(np.mean([r[k] for r in rows])) for k in rows[0]})
+    keys = per_seed[0].keys()
+    return {"n_test": n, "seeds": list(seeds), "temperature": temperature,
+            "mean": {k: float(np.mean([s[k] for s in per_seed])) for k in keys},
+            "std": {k: float(np.std([s[k] for s in per_seed])) for k in keys}, "per_seed": per_seed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m regen_melody.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true", help="extraction throughput only, on a few pieces")
+    ap.add_argument("--config", default="tiny", help="preset or YAML for the full run")
+    ap.add_argument("--run", default="", help="reuse this trained run folder instead of training")
+    ap.add_argument("--num-proc", type=int, default=max(2, min(8, os.cpu_count() or 2)))
+    ap.add_argument("--n-chorales", type=int, default=0, help="pieces for the throughput test (default 8 quick / 40 full)")
+    ap.add_argument("--n-folk", type=int, default=0, help="folk tunes for the throughput test (default 24 quick / 200 full)")
+    ap.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for the full run")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"quick": args.quick}
+
+    # 1. Extraction throughput.
+    n_ch = args.n_chorales or (8 if args.quick else 40)
+    n_folk = args.n_folk or (24 if args.quick else 200)
+    result["extraction"] = extraction_throughput(n_ch, n_folk, args.num_proc)
+    print("extraction:", json.dumps(result["extraction"], indent=1))
+
+    # 2. Full run: train (or reuse), compare regeneration vs direct, and template following.
+    if not args.quick:
+        from regen_core.evaluate import evaluate, run_budgets
+        from regen_core.pipeline import load_run, load_run_config, train_stage
+
+        from .pairing import MelodyPairing
+
+        cfg = load_run_config(MelodyPairing, args.config, args.overrides)
+        run = Path(args.run) if args.run else out / "run"
+        if not args.run:
+            pairing = MelodyPairing(cfg.pairing)
+            data = pairing.load_data()
+            for stage in ("extract", "generate", "regenerate", "direct"):
+                train_stage(pairing, stage, cfg, run, data=data)
+        pairing, models = load_run(run)
+        report = evaluate(pairing, models, pairing.load_data()["test"], cfg.evaluate, out / "evaluation",
+                          budgets=run_budgets(run), progress=False)
+        result["comparison"] = {
+            m["name"]: {
+                "higher_is_better": m["higher_is_better"],
+                "regeneration": m["regeneration"]["mean"] if m.get("regeneration") else None,
+                "direct": m["direct"]["mean"] if m.get("direct") else None,
+                "difference_ci95": (m.get("difference") or {}).get("ci95"),
+                "winner": m.get("winner"),
+            }
+            for m in report["metrics"]
+        }
+        result["budgets"] = report["budgets"]
+        result["template_following"] = template_following(run, cfg.evaluate.n_test, tuple(cfg.evaluate.seeds),
+                                                           cfg.evaluate.temperature)
+        tf = result["template_following"]["mean"]
+        result["targets"] = {
+            "CA>=0.9": tf["CA"] >= 0.9, "RA>=0.9": tf["RA"] >= 0.9, "AA>=0.9": tf["AA"] >= 0.9,
+            "regeneration beats direct on PD": result["comparison"]["PD"]["regeneration"] > result["comparison"]["PD"]["direct"],
+            "regeneration beats direct on DD": result["comparison"]["DD"]["regeneration"] > result["comparison"]["DD"]["direct"],
+            "regeneration beats direct on MD": result["comparison"]["MD"]["regeneration"] < result["comparison"]["MD"]["direct"],
+        }
+        print((out / "evaluation" / "report.md").read_text())
+        print("template following (ground-truth templates):", json.dumps(tf, indent=1))
+        print("targets:", json.dumps(result["targets"], indent=1))
+    (out / "bench.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {out / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

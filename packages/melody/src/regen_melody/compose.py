@@ -1,0 +1,82 @@
+"""``python -m regen_melody.compose --lyrics "..." --model RUN --out song.mid``: a song from lyrics.
+
+RUN is a run folder (``regen compare melody`` / ``python -m regen_melody.train``). The song is
+written as MIDI and MusicXML (syllables under the notes; ``--out`` picks the name, the other
+format goes beside it), with a piano roll (``.png``) and the template (``.template.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", meter: str = "", chords: str = "",
+            side: str = "regeneration", seed: int = 0, temperature: float = 1.0) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(melody, template) for ``lyrics`` from a trained run; template is None on the direct side."""
+    from regen_core.contract import regenerate_pipeline
+    from regen_core.pipeline import load_run
+
+    _, models = load_run(run)
+    condition: dict[str, Any] = {"lyrics": lyrics}
+    for k, v in (("key", key), ("mode", mode), ("meter", meter)):
+        if v:
+            condition[k] = v
+    if chords:
+        condition["chords"] = chords.replace(",", " ").split()
+    if side == "direct":
+        if "direct" not in models:
+            raise FileNotFoundError(f"{run} has no trained direct stage")
+        return models["direct"].sample(condition, seed=seed, temperature=temperature), None
+    for s in ("generate", "regenerate"):
+        if s not in models:
+            raise FileNotFoundError(f"{run} has no trained {s} stage (train it with python -m regen_melody.train --stage {s})")
+    inf = regenerate_pipeline(condition, models["generate"], models["regenerate"], seed=seed, temperature=temperature)
+    return inf.y, inf.y_prime
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import MelodyInputError
+    from .extract import describe
+    from .render import piano_roll, write
+
+    ap = argparse.ArgumentParser(prog="python -m regen_melody.compose", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lyrics", required=True, help="the lyrics (English or German); punctuation places cadences")
+    ap.add_argument("--model", required=True, help="trained run folder")
+    ap.add_argument("--out", required=True, help="song.mid or song.musicxml")
+    ap.add_argument("--key", default="", help="e.g. G, 'e minor', Bbm (default: C major / A minor)")
+    ap.add_argument("--mode", default="", choices=("", "major", "minor"), help="default: sampled")
+    ap.add_argument("--meter", default="", help="e.g. 4/4, 3/4, 6/8 (default: sampled)")
+    ap.add_argument("--chords", default="", help="chord progression cycled over the chord windows, e.g. 'C G Am F'")
+    ap.add_argument("--side", default="regeneration", choices=("regeneration", "direct"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml"):
+        print(f"error: --out {out}: use a .mid or .musicxml name", file=sys.stderr)
+        return 2
+    try:
+        melody, template = compose(args.model, args.lyrics, key=args.key, mode=args.mode, meter=args.meter,
+                                   chords=args.chords, side=args.side, seed=args.seed, temperature=args.temperature)
+    except (MelodyInputError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    title = args.lyrics[:60]
+    other = out.with_suffix(".musicxml" if out.suffix.lower() in (".mid", ".midi") else ".mid")
+    written = [write(melody, out, title), write(melody, other, title),
+               piano_roll(out.with_suffix(".png"), {args.side: melody}, template, title)]
+    if template is not None:
+        p = out.with_suffix(".template.json")
+        p.write_text(json.dumps(template, indent=1))
+        written.append(p)
+        print("template:", describe(template)[:400])
+    print(f"{len(melody['pitch'])} notes, metre {melody['meter']}; wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
