@@ -52,8 +52,8 @@ def parse_chord(name: str) -> int:
     return chord_id(PITCH_NAMES.index(root_s), q)
 
 
-def parse_key(key: str) -> tuple[int, bool | None]:
-    """'G', 'G major', 'e minor', 'Am' -> (tonic pitch class, minor or None when unsaid)."""
+def parse_key(key: str) -> tuple[int, bool]:
+    """'G' / 'G major' -> (7, False); 'e minor' / 'Em' -> (4, True); a bare tonic means major."""
     parts = key.replace("-", " ").split()
     if not parts:
         raise MelodyInputError("empty key")
@@ -63,7 +63,7 @@ def parse_key(key: str) -> tuple[int, bool | None]:
     cid = parse_chord(tonic_s[0].upper() + tonic_s[1:])
     if mode not in (None, "major", "minor"):
         raise MelodyInputError(f"key {key!r}: mode must be major or minor")
-    return (cid - 1) // len(QUALITIES), None if mode is None else mode == "minor"
+    return (cid - 1) // len(QUALITIES), mode == "minor"
 
 
 def rhythm_examples(y: dict[str, Any], t: dict[str, Any], language: str) -> dict[str, Any] | None:
