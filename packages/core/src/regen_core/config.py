@@ -7,6 +7,7 @@ wrong type is a :class:`ConfigError` naming the key, never a silent default.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,7 @@ class EvalConfig:
     n_visualise: int = 2  # examples drawn by the domain visualiser / written as listenable/viewable files
 
 
+@functools.lru_cache(maxsize=None)
 def run_config_class(pairing_config_class: type) -> type:
     """The full, typed config of a run for one pairing: ``pairing``, ``train``, ``evaluate``."""
     return dataclasses.make_dataclass(

@@ -94,9 +94,10 @@ def split(
 ) -> "Any":
     """Deterministic train/valid/test ``DatasetDict``.
 
-    With ``key`` (e.g. a speaker or take id), every example with the same key lands in the same
-    split, chosen from a hash of the key and ``seed`` (stable across runs and machines);
-    without it, a seeded permutation of rows.
+    With ``key`` (e.g. a speaker), every example with the same key lands in the same split: the
+    distinct keys are ordered by a hash of (seed, key), stable across runs and machines, and the
+    first ``test`` fraction of keys goes to test, the next ``valid`` fraction to valid; without
+    ``key``, a seeded permutation of rows.
     """
     import datasets
 
@@ -109,10 +110,16 @@ def split(
         n_valid = max(1, int(round(n * valid)))
         parts = {"test": order[:n_test], "valid": order[n_test : n_test + n_valid], "train": order[n_test + n_valid :]}
     else:
+        keys = [str(key(ex)) for ex in ds]
+        groups = sorted(set(keys), key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
+        if len(groups) < 3:
+            raise DataError(f"need at least 3 distinct split keys to split by key, got {groups}")
+        n_test = max(1, int(round(len(groups) * test)))
+        n_valid = max(1, int(round(len(groups) * valid)))
+        where = {g: ("test" if r < n_test else "valid" if r < n_test + n_valid else "train") for r, g in enumerate(groups)}
         buckets: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
-        for i, ex in enumerate(ds):
-            h = int(hashlib.sha256(f"{seed}:{key(ex)}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-            buckets["test" if h < test else "valid" if h < test + valid else "train"].append(i)
+        for i, k in enumerate(keys):
+            buckets[where[k]].append(i)
         parts = {k: np.asarray(v, dtype=np.int64) for k, v in buckets.items()}
     for name, idx in parts.items():
         if len(idx) == 0:

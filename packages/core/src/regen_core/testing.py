@@ -64,30 +64,36 @@ class PairingContractTests:
     # -- fixtures ---------------------------------------------------------------------------
 
     @pytest.fixture(scope="class")
-    def pairing_cls(self) -> type:
-        if not self.pairing_name:
+    @classmethod
+    def pairing_cls(cls) -> type:
+        if not cls.pairing_name:
             pytest.fail("set pairing_name on the PairingContractTests subclass")
-        return registry.pairing_class(self.pairing_name)
+        return registry.pairing_class(cls.pairing_name)
 
     @pytest.fixture(scope="class")
-    def run_cfg(self, pairing_cls: type) -> Any:
-        return load_run_config(pairing_cls, self.preset, self.overrides)
+    @classmethod
+    def run_cfg(cls, pairing_cls: type) -> Any:
+        return load_run_config(pairing_cls, cls.preset, cls.overrides)
 
     @pytest.fixture(scope="class")
-    def pairing(self, pairing_cls: type, run_cfg: Any) -> Any:
+    @classmethod
+    def pairing(cls, pairing_cls: type, run_cfg: Any) -> Any:
         return pairing_cls(run_cfg.pairing)
 
     @pytest.fixture(scope="class")
-    def data(self, pairing: Any) -> Any:
+    @classmethod
+    def data(cls, pairing: Any) -> Any:
         return pairing.load_data()
 
     @pytest.fixture(scope="class")
-    def extractor(self, pairing: Any) -> Any:
+    @classmethod
+    def extractor(cls, pairing: Any) -> Any:
         torch.manual_seed(0)
         return pairing.build("extract").eval()
 
     @pytest.fixture(scope="class")
-    def models(self, pairing: Any, extractor: Any) -> dict[str, Any]:
+    @classmethod
+    def models(cls, pairing: Any, extractor: Any) -> dict[str, Any]:
         torch.manual_seed(0)
         return {s: pairing.build(s, extractor).eval() for s in ("generate", "regenerate", "direct")}
 

@@ -76,7 +76,7 @@ class ConditionalGaussian(nn.Module):
         c, y = batch["x"].long(), batch[self.target].float()  # (B,), (B, D)
         mean, log_std = self.mlp(c), self.log_std[c]  # (B, D) each
         nll = (0.5 * ((y - mean) / log_std.exp()) ** 2 + log_std).mean()
-        return nll, {"mse": float(((y - mean) ** 2).mean())}
+        return nll, {"mse": float(((y - mean.detach()) ** 2).mean())}
 
     @torch.no_grad()
     def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
@@ -104,7 +104,7 @@ class UpSampler(nn.Module):
         yp, y = batch["y_prime"].float(), batch["y"].float()  # (B, D'), (B, D)
         mean = self.mlp(yp)  # (B, D)
         nll = (0.5 * ((y - mean) / self.log_std.exp()) ** 2 + self.log_std).mean()
-        return nll, {"mse": float(((y - mean) ** 2).mean())}
+        return nll, {"mse": float(((y - mean.detach()) ** 2).mean())}
 
     @torch.no_grad()
     def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
