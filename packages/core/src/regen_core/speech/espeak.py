@@ -1,0 +1,453 @@
+"""A ctypes binding to libespeak-ng: waveform plus per-phoneme IPA timings.
+
+espeak-ng is a formant synthesiser: fast (hundreds of times real time on one core), fully
+deterministic, and able to report *when* each phoneme starts in the audio it produces. That makes
+it a source of speech with exact phoneme alignments, which regen uses to build synthetic
+multi-speaker corpora (:mod:`regen_core.speech.corpus`).
+
+Voices are written ``"<accent>+<variant>"``: the accent is an English language code known to
+espeak-ng (``en-us``, ``en-gb``, ``en-gb-scotland``, ``en-029``, ... see :func:`list_accents`)
+and the optional variant a file in espeak-ng's ``voices/!v`` folder (``m1``..``m8``, ``f1``..``f5``,
+``klatt``, ``whisper``, ... see :func:`list_variants`), e.g. ``"en-us+m3"`` or ``"en-gb+f2"``.
+
+The library keeps global state, so this module initialises it once per process, in synchronous
+mode with IPA phoneme events, and serialises calls with a lock. Use processes, not threads, for
+parallel synthesis.
+
+Determinism: espeak-ng's waveform generator carries state from one message to the next (a pitch
+"flutter" table index, a cycle counter for voice roughness, breath-noise filters, the C ``rand()``
+sequence), so the same text spoken twice in one process gives slightly different samples (the
+phoneme timings do not change). :func:`synthesize` therefore runs each synthesis, by default, in a
+``fork`` of the process taken while the library is freshly initialised, with ``rand`` reseeded:
+every call then sees the same starting state and the waveform is a pure function of (text, voice,
+rate, pitch). This costs a few tens of milliseconds per call; ``fresh=False`` skips it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import pickle
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DEBIAN_PACKAGE = "libespeak-ng1"  # the Debian/Ubuntu package that ships libespeak-ng.so.1
+PAUSE = "_"  # phoneme symbol regen uses for espeak's unnamed (silent) phoneme events
+
+# Constants from espeak-ng's speak_lib.h (API revision 12).
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INIT_PHONEME_EVENTS = 0x0001
+_INIT_PHONEME_IPA = 0x0002
+_INIT_DONT_EXIT = 0x8000
+_CHARS_UTF8 = 1
+_POS_CHARACTER = 1
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
+_EVENT_PHONEME = 7
+_EE_OK = 0
+_PARAM_RATE = 1
+_PARAM_PITCH = 3
+_PHONEMES_IPA = 0x02
+
+
+class EspeakError(RuntimeError):
+    """libespeak-ng failed internally (initialisation or synthesis)."""
+
+
+class EspeakNotFoundError(EspeakError, OSError):
+    """libespeak-ng (or its data folder) is not installed."""
+
+
+class VoiceError(ValueError):
+    """A voice name (accent or variant) that espeak-ng does not know."""
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [
+        ("number", ctypes.c_int),  # WORD / SENTENCE events: word or sentence number
+        ("name", ctypes.c_char_p),  # MARK / PLAY events
+        ("string", ctypes.c_char * 8),  # PHONEME events: UTF-8 name, zero-terminated unless 8 bytes long
+    ]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),  # espeak_EVENT_TYPE
+        ("unique_identifier", ctypes.c_uint),  # message id
+        ("text_position", ctypes.c_int),  # 1-based character position in the text
+        ("length", ctypes.c_int),  # word length in characters (WORD events)
+        ("audio_position", ctypes.c_int),  # milliseconds from the start of the message's audio
+        ("sample", ctypes.c_int),  # internal sample id
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+_Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """One synthesised utterance and its phoneme alignment.
+
+    ``phonemes[i]`` (IPA, or :data:`PAUSE` for a silence) starts at ``phoneme_starts[i]`` seconds
+    and ends at ``phoneme_ends[i]`` (the next phoneme's start, or the end of the audio); starts are
+    non-decreasing. ``words`` holds ``(char_start, char_length, start_seconds)`` of each word, with
+    0-based character offsets into ``text``.
+    """
+
+    text: str  # the text that was spoken
+    voice: str  # the voice, as "<accent>+<variant>"
+    audio: np.ndarray  # (T,) float32 in [-1, 1]
+    sample_rate: int  # Hz (espeak-ng's native 22050)
+    phonemes: list[str]  # IPA symbols, PAUSE for silences
+    phoneme_starts: list[float]  # seconds, one per phoneme
+    phoneme_ends: list[float]  # seconds, one per phoneme
+    words: list[tuple[int, int, float]] = field(default_factory=list)  # (char_start, char_length, start_s)
+
+    @property
+    def duration(self) -> float:
+        """Length of the audio in seconds."""
+        return len(self.audio) / self.sample_rate
+
+
+class _Engine:
+    """The process-wide libespeak-ng handle (created lazily by :func:`_engine`)."""
+
+    def __init__(self) -> None:
+        # 1. Load the shared library.
+        name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+        try:
+            self.lib = ctypes.CDLL(name)
+        except OSError as e:
+            raise EspeakNotFoundError(
+                f"cannot load libespeak-ng ({name}): {e}. Install the Debian package "
+                f"'{DEBIAN_PACKAGE}' (and 'espeak-ng' for its voices): apt-get install -y espeak-ng {DEBIAN_PACKAGE}"
+            ) from e
+        lib = self.lib
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_SetSynthCallback.argtypes = [_Callback]
+        lib.espeak_SetSynthCallback.restype = None
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+        ]  # fmt: skip
+        lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.c_void_p)
+        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+        lib.espeak_Info.restype = ctypes.c_char_p
+
+        # 2. Initialise: synchronous output, phoneme events named in IPA. DONT_EXIT stops the
+        #    library from calling exit() when its data folder is missing.
+        options = _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, options)
+        data = ctypes.c_char_p()
+        self.version = (lib.espeak_Info(ctypes.byref(data)) or b"?").decode()
+        self.data_path = Path((data.value or b"").decode())
+        if rate <= 0 or not (self.data_path / "phontab").is_file():
+            raise EspeakNotFoundError(
+                f"libespeak-ng {self.version} could not initialise (sample rate {rate}, data folder "
+                f"{str(self.data_path)!r}); install the Debian package 'espeak-ng-data' (pulled in by 'espeak-ng')"
+            )
+        self.sample_rate = int(rate)
+
+        # 3. The callback collects audio chunks and events of the message being synthesised.
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, int, int, bytes]] = []  # (type, ms, text_pos, length, name)
+        self._callback = _Callback(self._collect)  # keep a reference: ctypes must not free it
+        lib.espeak_SetSynthCallback(self._callback)
+        self.lock = threading.Lock()
+        self.dirty = False  # True once this process has synthesised in-process (fresh=False)
+        self._libc = ctypes.CDLL(None)  # for srand(): espeak's breath noise uses the C rand()
+        self._voice: str | None = None
+        self._params: tuple[int, int] | None = None
+        self._accents: dict[str, str] | None = None
+
+    def _collect(self, wav: "ctypes._Pointer", n: int, events: "ctypes._Pointer") -> int:
+        if wav and n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())  # (n,) int16
+        i = 0
+        while events[i].type != _EVENT_LIST_TERMINATED:
+            e = events[i]
+            name = bytes(e.id.string).split(b"\0", 1)[0] if e.type == _EVENT_PHONEME else b""
+            self._events.append((e.type, e.audio_position, e.text_position, e.length, name))
+            i += 1
+        return 0  # continue synthesis
+
+    # --- voices ---------------------------------------------------------------------------
+
+    def accents(self) -> dict[str, str]:
+        """English language code -> voice file identifier (espeak-ng's own voices, no MBROLA)."""
+        if self._accents is None:
+            found: dict[str, str] = {}
+            voices = self.lib.espeak_ListVoices(None)
+            i = 0
+            while voices[i]:
+                # espeak_VOICE: name, languages, identifier (three char pointers first).
+                name_p, langs_p, ident_p = ctypes.cast(voices[i], ctypes.POINTER(ctypes.c_void_p))[0:3]
+                ident = ctypes.string_at(ident_p).decode() if ident_p else ""
+                langs = ctypes.string_at(langs_p, 256) if langs_p else b""
+                i += 1
+                if ident.startswith(("mb/", "!v/")):
+                    continue  # MBROLA voices need the external mbrola program; !v are variants
+                # languages: repeated (priority byte, zero-terminated name), ends with an empty name.
+                pos = 0
+                while pos + 1 < len(langs) and langs[pos] != 0:
+                    end = langs.index(b"\0", pos + 1)
+                    lang = langs[pos + 1 : end].decode().lower()
+                    if lang == "en" or lang.startswith("en-"):
+                        found.setdefault(lang, ident)
+                    pos = end + 1
+            # Several voices list plain "en" as a fallback language; resolve() treats it as en-gb.
+            found.pop("en", None)
+            self._accents = dict(sorted(found.items()))
+        return self._accents
+
+    def variants(self) -> list[str]:
+        folder = self.data_path / "voices" / "!v"
+        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+    def resolve(self, voice: str) -> tuple[str, str]:
+        """``"en-us+m3"`` -> (canonical voice name, espeak name to select it by)."""
+        accent, _, variant = voice.strip().partition("+")
+        accent = accent.lower()
+        accents = self.accents()
+        if accent == "en" and "en-gb" in accents:
+            accent = "en-gb"
+        if accent not in accents:
+            raise VoiceError(f"unknown English accent {accent!r} in voice {voice!r}; known: {', '.join(accents)}")
+        if variant and variant not in self.variants():
+            raise VoiceError(
+                f"unknown voice variant {variant!r} in voice {voice!r}; known: {', '.join(self.variants())}"
+            )
+        canonical = f"{accent}+{variant}" if variant else accent
+        return canonical, f"{accents[accent]}+{variant}" if variant else accents[accent]
+
+    def set_voice(self, voice: str, rate: int, pitch: int | None) -> str:
+        canonical, espeak_name = self.resolve(voice)
+        self.set_voice_raw(espeak_name, rate, pitch)
+        return canonical
+
+    def set_voice_raw(self, espeak_name: str, rate: int, pitch: int | None) -> None:
+        if espeak_name != self._voice:
+            if self.lib.espeak_SetVoiceByName(espeak_name.encode()) != _EE_OK:
+                raise VoiceError(f"libespeak-ng refused voice {espeak_name!r}")
+            self._voice = espeak_name
+            self._params = None  # a voice change resets rate and pitch
+        if self._params != (rate, -1 if pitch is None else pitch):
+            self.lib.espeak_SetParameter(_PARAM_RATE, int(rate), 0)
+            if pitch is not None:
+                self.lib.espeak_SetParameter(_PARAM_PITCH, int(pitch), 0)
+            self._params = (rate, -1 if pitch is None else pitch)
+
+    # --- synthesis ------------------------------------------------------------------------
+
+    def synth(self, text: str) -> tuple[np.ndarray, list[tuple[int, int, int, int, bytes]]]:
+        data = text.encode("utf-8") + b"\0"
+        buf = ctypes.create_string_buffer(data, len(data))
+        self._chunks, self._events = [], []
+        err = self.lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        if err != _EE_OK:
+            raise EspeakError(f"espeak_Synth failed with code {err} for text {text[:60]!r}")
+        pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)  # (T,) int16
+        return pcm, self._events
+
+    def synth_fresh(self, text: str, espeak_voice: str, rate: int, pitch: int | None) -> tuple[np.ndarray, list]:
+        """:meth:`synth` in a forked child: the child starts from this process's library state."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: synthesise, send (pcm, events) or the exception, exit without cleanup
+            code = 0
+            try:
+                os.close(r)
+                self._libc.srand(1)
+                self._voice, self._params = None, None  # always load the voice afresh
+                self.set_voice_raw(espeak_voice, rate, pitch)
+                data = pickle.dumps(self.synth(text))
+            except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+                code = 1
+                try:
+                    data = pickle.dumps(e)
+                except Exception:  # an unpicklable exception
+                    data = pickle.dumps(EspeakError(f"{type(e).__name__}: {e}"))
+            try:
+                with os.fdopen(w, "wb") as f:
+                    f.write(data)
+            finally:
+                os._exit(code)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+        if not data:
+            raise EspeakError(f"the synthesis process died (wait status {status}) for text {text[:60]!r}")
+        result = pickle.loads(data)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def text_to_phonemes(self, text: str, separator: str | None) -> str:
+        data = text.encode("utf-8") + b"\0"
+        buf = ctypes.create_string_buffer(data, len(data))
+        ptr = ctypes.c_void_p(ctypes.addressof(buf))
+        mode = _PHONEMES_IPA | ((ord(separator) << 8) if separator else 0)
+        parts: list[str] = []
+        while ptr.value:  # the library advances ptr clause by clause, NULL at the end
+            out = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), _CHARS_UTF8, mode)
+            if out:
+                parts.append(out.decode("utf-8").strip())
+        return " ".join(p for p in parts if p)
+
+
+_ENGINE: _Engine | None = None
+_ENGINE_PID: int | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def _engine() -> _Engine:
+    """The libespeak-ng engine of this process (initialised on first use, again after a fork)."""
+    global _ENGINE, _ENGINE_PID
+    with _ENGINE_LOCK:
+        if _ENGINE is None or _ENGINE_PID != os.getpid():
+            _ENGINE = _Engine()
+            _ENGINE_PID = os.getpid()
+        return _ENGINE
+
+
+def available() -> bool:
+    """True when libespeak-ng and its data can be loaded."""
+    try:
+        _engine()
+        return True
+    except EspeakNotFoundError:
+        return False
+
+
+def version() -> str:
+    """The libespeak-ng version string, e.g. ``"1.51"``."""
+    return _engine().version
+
+
+def native_sample_rate() -> int:
+    """espeak-ng's output sample rate in Hz (22050)."""
+    return _engine().sample_rate
+
+
+def list_accents() -> list[str]:
+    """English accents usable as the first part of a voice: ``["en-029", "en-gb", ..., "en-us-nyc"]``."""
+    return list(_engine().accents())
+
+
+def list_variants() -> list[str]:
+    """Voice variants usable after ``+`` (``"f1"``, ``"m3"``, ``"klatt"``, ``"whisper"``, ...)."""
+    return _engine().variants()
+
+
+def list_english_voices(variants: list[str] | None = None) -> list[str]:
+    """Every ``accent+variant`` combination for the given variants (default: all known)."""
+    vs = list_variants() if variants is None else variants
+    return [f"{a}+{v}" for a in list_accents() for v in vs]
+
+
+def resolve_voice(voice: str) -> str:
+    """Check a voice name and return its canonical form (``"EN-US+m3"`` -> ``"en-us+m3"``).
+
+    Raises :class:`VoiceError` for an unknown accent or variant; espeak-ng itself would silently
+    keep the previous voice or ignore the variant.
+    """
+    return _engine().resolve(voice)[0]
+
+
+def synthesize(
+    text: str, voice: str = "en-us", *, rate: int = 175, pitch: int | None = None, fresh: bool = True
+) -> Synthesis:
+    """Speak ``text`` with ``voice``; return the waveform and per-phoneme IPA start times.
+
+    ``rate`` is in words per minute (80-450, espeak's default 175); ``pitch`` (0-100) overrides the
+    voice's base pitch. With ``fresh`` (default, needs ``os.fork``) the synthesis runs from the
+    library's freshly initialised state, so the result is identical for the same text, voice,
+    rate and pitch, in any process and after any other call. ``fresh=False`` synthesises in this
+    process, about 5x faster; its phoneme timings are the same but the samples depend on what
+    this process synthesised before (see the module docstring), and later fresh calls in this
+    process are then refused, because the state they would fork from is no longer fresh.
+    """
+    if not text or not text.strip():
+        raise ValueError("synthesize: text is empty")
+    if not 80 <= rate <= 450:
+        raise ValueError(f"synthesize: rate must be 80..450 words per minute, got {rate}")
+    if pitch is not None and not 0 <= pitch <= 100:
+        raise ValueError(f"synthesize: pitch must be 0..100, got {pitch}")
+    eng = _engine()
+    fresh = fresh and hasattr(os, "fork")
+    with eng.lock:
+        canonical, espeak_name = eng.resolve(voice)
+        if fresh:
+            if eng.dirty:
+                raise EspeakError(
+                    "synthesize(fresh=True) after synthesize(fresh=False) in the same process: the library "
+                    "state is no longer fresh, so the output would not be reproducible; use one mode per process"
+                )
+            pcm, events = eng.synth_fresh(text, espeak_name, rate, pitch)
+        else:
+            eng.dirty = True
+            eng.set_voice_raw(espeak_name, rate, pitch)
+            pcm, events = eng.synth(text)
+    sr = eng.sample_rate
+    audio = pcm.astype(np.float32) / 32768.0  # (T,) float32
+    duration = len(audio) / sr
+
+    # Phoneme events -> (symbol, start). espeak emits unnamed phoneme events for pauses; merge runs
+    # of them and drop zero-length ones, so every phoneme has a positive or zero duration and
+    # starts never decrease.
+    phonemes: list[str] = []
+    starts: list[float] = []
+    words: list[tuple[int, int, float]] = []
+    for etype, ms, text_pos, length, name in events:
+        t = min(ms / 1000.0, duration)
+        if etype == _EVENT_WORD:
+            words.append((max(text_pos - 1, 0), length, t))
+        elif etype == _EVENT_PHONEME:
+            symbol = name.decode("utf-8", "replace") or PAUSE
+            if starts and t < starts[-1]:
+                t = starts[-1]  # never observed; keeps the documented monotonicity
+            if symbol == PAUSE and phonemes and phonemes[-1] == PAUSE:
+                continue
+            if starts and t == starts[-1] and phonemes[-1] == PAUSE:
+                phonemes.pop()
+                starts.pop()
+            phonemes.append(symbol)
+            starts.append(t)
+    if phonemes and phonemes[-1] == PAUSE and starts[-1] >= duration:
+        phonemes.pop()
+        starts.pop()
+    ends = starts[1:] + [duration] if starts else []
+    return Synthesis(
+        text=text, voice=canonical, audio=audio, sample_rate=sr,
+        phonemes=phonemes, phoneme_starts=starts, phoneme_ends=ends, words=words,
+    )  # fmt: skip
+
+
+def phonemize(text: str, voice: str = "en-us", *, separator: str | None = None) -> str:
+    """Text -> IPA string with stress marks, words separated by spaces (``"həlˈoʊ wˈɜːld"``).
+
+    With ``separator`` (one character, e.g. ``"_"``), phonemes inside a word are separated by it.
+    Clauses (split by espeak at punctuation) are joined with a space.
+    """
+    if separator is not None and len(separator) != 1:
+        raise ValueError(f"phonemize: separator must be one character, got {separator!r}")
+    eng = _engine()
+    with eng.lock:
+        eng.set_voice(voice, 175, None)
+        return eng.text_to_phonemes(text, separator)
