@@ -75,16 +75,17 @@ def log_mel(audio: np.ndarray | torch.Tensor, fs: FeatureSettings) -> torch.Tens
 
 def windows(audio: np.ndarray, sample_rate: int, max_seconds: float, search_seconds: float = 2.0) -> list[tuple[int, int]]:
     """Cut long audio into windows of at most ``max_seconds``, each ending at the quietest
-    20 ms within the last ``search_seconds`` of the window (so cuts fall in pauses where there are
+    20 ms within the last ``search_seconds`` (at most a quarter) of the window (so cuts fall in pauses where there are
     pauses). Returns (start, end) sample indices covering the whole signal."""
     n = len(audio)
     limit = int(max_seconds * sample_rate)
     if n <= limit:
         return [(0, n)]
     frame = max(1, int(0.02 * sample_rate))
+    search = min(search_seconds, max_seconds / 4)
     out, start = [], 0
     while n - start > limit:
-        lo, hi = start + max(frame, limit - int(search_seconds * sample_rate)), start + limit
+        lo, hi = start + max(frame, limit - int(search * sample_rate)), start + limit
         seg = np.asarray(audio[lo:hi], dtype=np.float32)
         k = len(seg) // frame
         if k == 0:
