@@ -1,0 +1,84 @@
+# regen: set up, test, demo and benchmark the whole workspace.
+#
+#   make setup   .venv with torch (TORCH_SPEC) + every package editable + dev tools + Debian packages
+#   make test    setup, then the whole test suite
+#   make demo    setup, then the main job on built-in data (DOMAIN=tts for one domain); prints where outputs are
+#   make bench   setup, then every benchmark (quick sizes); JSON under bench/results/
+#   make package-check   poetry check + poetry build for every package, core's wheel installed alone in a fresh venv
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU wheel by default; GPU users: make setup TORCH_SPEC="torch==2.13.0" (with their own index settings)
+TORCH_SPEC ?= torch==2.13.0
+DOMAIN ?= all
+OUT ?= demo-out
+BENCH_OUT ?= bench/results
+
+PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
+DOMAINS := $(filter-out core,$(notdir $(patsubst %/,%,$(PACKAGES))))
+STAMP := $(VENV)/.regen-setup
+BIN := $(VENV)/bin
+
+.PHONY: setup test demo bench package-check apt clean
+
+setup: $(STAMP)
+
+$(STAMP): Makefile $(wildcard packages/*/pyproject.toml) $(wildcard packages/*/apt-packages.txt)
+	@$(MAKE) --no-print-directory apt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet "pytest>=7.4" "pytest-timeout>=2.2" "poetry>=2.0" \
+		$(foreach p,$(PACKAGES),-e $(p:%/=%))
+	@touch $(STAMP)
+	@echo "setup done: $(VENV) ($(TORCH_SPEC); packages: $(notdir $(patsubst %/,%,$(PACKAGES))))"
+
+# Debian packages listed in packages/*/apt-packages.txt: installed when missing and we are root,
+# otherwise named, and setup stops.
+apt:
+	@need=$$(cat packages/*/apt-packages.txt 2>/dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u | grep . || true); \
+	missing=""; for p in $$need; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "regen needs these Debian packages:$$missing"; \
+			echo "install them (sudo apt-get install$$missing) and run make setup again"; exit 1; \
+		fi; \
+	fi
+
+test: setup
+	$(BIN)/python -m pytest -q tests $(foreach p,$(PACKAGES),$(p)tests) \
+		--ignore-glob='packages/*/tests/test_contract.py'
+
+demo: setup
+	@set -e; mkdir -p $(OUT); \
+	domains="$(if $(filter all,$(DOMAIN)),$(DOMAINS),$(DOMAIN))"; \
+	if [ "$(DOMAIN)" = all ] || [ "$(DOMAIN)" = toy ]; then \
+		$(BIN)/regen compare toy --config tiny --out $(OUT)/toy; fi; \
+	for d in $$domains; do [ "$$d" = toy ] && continue; \
+		echo "=== demo: $$d ==="; $(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d; done; \
+	echo; echo "demo outputs are in $(OUT)/:"; \
+	for r in $$(find $(OUT) -name report.md | sort); do echo "  report: $$r"; done
+
+bench: setup
+	@set -e; mkdir -p $(BENCH_OUT); \
+	$(BIN)/python bench/trainer_bench.py --out $(BENCH_OUT)/trainer.json; \
+	for d in $(DOMAINS); do echo "=== bench: $$d ==="; \
+		$(BIN)/python -m regen_$$d.bench --quick --out $(BENCH_OUT)/$$d; done; \
+	echo "benchmark results are in $(BENCH_OUT)/"
+
+package-check: setup
+	@set -e; for p in . $(PACKAGES); do echo "poetry check: $$p"; (cd $$p && $(CURDIR)/$(BIN)/poetry check); done; \
+	for p in $(PACKAGES); do (cd $$p && $(CURDIR)/$(BIN)/poetry build -f wheel -q -o $(CURDIR)/dist); done; \
+	ls dist/*.whl; \
+	tmp=$$(mktemp -d); $(PYTHON) -m venv $$tmp/venv; \
+	$$tmp/venv/bin/python -m pip install --quiet "$(TORCH_SPEC)"; \
+	$$tmp/venv/bin/python -m pip install --quiet dist/regen_core-*.whl; \
+	$$tmp/venv/bin/python -c "import regen_core, regen_core.trainer, regen_core.cli; print('regen_core', regen_core.__version__, 'imports from its wheel alone')"; \
+	$$tmp/venv/bin/regen list; rm -rf $$tmp
+
+clean:
+	rm -rf $(VENV) dist $(OUT)
