@@ -249,14 +249,18 @@ def load_folder(path: str | Path, size: int = 32, channels: int = 1) -> tuple[np
         ds = datasets.load_dataset("imagefolder", data_dir=str(root), split="train")
     except Exception as err:  # datasets raises many types here; the message is what matters
         raise ImageDataError(f"image folder {root}: cannot be read as an imagefolder dataset: {err}") from None
-    if "label" not in ds.column_names:
-        raise ImageDataError(f"image folder {root}: no class sub-folders found")
-    names = ds.features["label"].names
     ds = ds.cast_column("image", datasets.Image(decode=False))
-    images = np.stack([_open_image(r, channels, size) for r in ds["image"]])  # (N, C, S, S)
-    ids = np.asarray(ds["label"], dtype=np.int64)
-    if all(n.isdigit() for n in names):
-        ids = np.asarray([int(names[i]) for i in ids], dtype=np.int64)
+    records = ds["image"]
+    # The class is the first folder below root (HF only infers labels for two or more folders).
+    folders = [Path(r["path"]).resolve().relative_to(root.resolve()).parts[0] if r.get("path") else "" for r in records]
+    names = sorted(set(folders), key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
+    if "" in names:
+        raise ImageDataError(f"image folder {root}: cannot tell the class of every image (no file paths)")
+    images = np.stack([_open_image(r, channels, size) for r in records])  # (N, C, S, S)
+    if all(n.isdigit() for n in names):  # folders "0", "1", ... keep their numbers
+        ids = np.asarray([int(f) for f in folders], dtype=np.int64)
+    else:
+        ids = np.asarray([names.index(f) for f in folders], dtype=np.int64)
     return images, ids, list(names)
 
 

@@ -1,0 +1,58 @@
+"""Sample a PNG grid from a trained run.
+
+    python -m regen_image.sample --model RUN --class 3 --n 16 --out grid.png
+    python -m regen_image.sample --model RUN --n 8 --side both --out grid.png   # one row per class
+
+``--side regeneration`` (default) samples X -> Y' -> Y; ``direct`` the pixel baseline; ``both``
+writes ``<out>`` and ``<out stem>_direct.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from regen_core.cli import USER_ERRORS
+from regen_core.pipeline import load_run
+
+from .data import class_index
+from .sampling import sample_images
+from .visualise import save_grid
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m regen_image.sample", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="run folder (from regen_image.train / regen compare)")
+    p.add_argument("--class", dest="cls", default=None, help="class to draw (default: every class, one row each)")
+    p.add_argument("--n", type=int, default=16, help="images per class")
+    p.add_argument("--side", choices=("regeneration", "direct", "both"), default="regeneration")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--out", required=True, help="PNG file")
+    args = p.parse_args(argv)
+    try:
+        pairing, models = load_run(args.model)
+        k = pairing.config.num_classes
+        classes = [class_index(args.cls, k)] if args.cls is not None else list(range(k))
+        if args.n < 1:
+            raise ValueError(f"--n must be at least 1, got {args.n}")
+        labels = torch.tensor([c for c in classes for _ in range(args.n)])
+        sides = ("regeneration", "direct") if args.side == "both" else (args.side,)
+        out = Path(args.out)
+        for side in sides:
+            images, seconds = sample_images(models, side, labels, seed=args.seed, temperature=args.temperature)
+            per_row = 8 if len(classes) == 1 else args.n
+            rows = [list(images[i : i + per_row].numpy()) for i in range(0, len(images), per_row)]
+            path = out if side == sides[0] else out.with_name(f"{out.stem}_direct{out.suffix or '.png'}")
+            save_grid(rows, path)
+            print(f"{side}: {len(images)} images in {seconds:.2f} s ({len(images) / seconds:.1f} images/s) -> {path}")
+    except (*USER_ERRORS, ValueError) as err:
+        print(f"regen_image.sample: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

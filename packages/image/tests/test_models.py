@@ -1,0 +1,120 @@
+"""Shapes, seeding, metrics sanity, drawing and the entry points at toy size."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from regen_core.pipeline import load_run_config
+from regen_image import metrics as M
+from regen_image.pairing import ImageDownPairing, ImagePairing, ImageVQPairing
+
+
+@pytest.fixture(scope="module")
+def pairings():
+    return {cls.name: cls(load_run_config(cls, "toy").pairing) for cls in (ImagePairing, ImageVQPairing, ImageDownPairing)}
+
+
+@pytest.mark.parametrize("name, shape, dtype", [("image", (2, 8, 8), np.float32), ("image-vq", (8, 8), np.int64),
+                                                ("image-down", (1, 8, 8), np.float32)])
+def test_y_prime_shapes_and_round_trip(pairings, name, shape, dtype):
+    torch.manual_seed(0)
+    p = pairings[name]
+    ex = p.build("extract").eval()
+    y = p.load_data()["test"][0]["image"]
+    yp = ex.extract(y)
+    assert yp.shape == shape and yp.dtype == dtype
+    gen, regen = p.build("generate", ex).eval(), p.build("regenerate", ex).eval()
+    sampled = gen.sample(3, seed=0)
+    assert sampled.shape == shape
+    image = regen.sample(sampled)
+    assert image.shape == (1, 32, 32) and 0 <= image.min() and image.max() <= 1
+    assert regen.sample(yp).shape == (1, 32, 32)
+
+
+def test_explicit_down_sampling_is_average_pooling(pairings):
+    ex = pairings["image-down"].build("extract")
+    y = np.zeros((1, 32, 32), dtype=np.float32)
+    y[0, :4, :4] = 1.0
+    yp = ex.extract(y)
+    assert yp[0, 0, 0] == pytest.approx(1.0) and yp[0, 1:, :].sum() == 0
+    assert not any(p.requires_grad for p in ex.parameters())
+
+
+def test_temperature_zero_is_the_same_for_every_seed(pairings):
+    torch.manual_seed(0)
+    gen = pairings["image"].build("generate").eval()
+    assert np.array_equal(gen.sample(1, seed=0, temperature=0.0), gen.sample(1, seed=5, temperature=0.0))
+    with pytest.raises(ValueError, match="outside"):
+        gen.sample(10, seed=0)
+
+
+def test_fid_and_precision_recall_sanity():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 4))
+    b = rng.normal(size=(400, 4))
+    assert M.fid(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert M.fid(a, b) < 0.2  # same distribution: small (finite-sample bias only)
+    assert M.fid(a, b + 3.0) > 30  # mean shifted by 3 in 4 dims: ~36
+    p, r = M.precision_recall(a, a, k=3)
+    assert p == 1.0 and r == 1.0
+    p, r = M.precision_recall(a, a + 100.0, k=3)
+    assert p == 0.0 and r == 0.0
+    p, r = M.precision_recall(a, a[:, :] * 0.01, k=3)  # collapsed samples: precise, low recall
+    assert p > 0.9 and r < 0.2
+
+
+def test_classifier_learns_and_set_metrics_of_real_images(pairings):
+    from regen_image.data import stack_split
+
+    p = pairings["image"]
+    data = p.load_data()
+    images, labels = stack_split(data["train"])
+    clf = M.train_classifier(images, labels, num_classes=10, steps=60, width=8, feature_dim=8)
+    assert M.accuracy(clf, images, labels) > 0.5
+    test = data["test"]
+    refs = [test[i]["image"] for i in range(len(test))]
+    xs = [int(test[i]["label"]) for i in range(len(test))]
+    scores = p.set_metrics(refs, refs, xs)  # a set against itself
+    assert scores["fid"] == pytest.approx(0.0, abs=1e-4)
+    assert scores["precision"] == 1.0 and scores["recall"] == 1.0
+    assert scores["fid_real_vs_real"] > 0
+    noise = [np.random.default_rng(i).random((1, 32, 32)).astype(np.float32) for i in range(len(refs))]
+    assert p.set_metrics(noise, refs, xs)["fid"] > scores["fid"]
+    per = p.metrics(refs[0], refs[0], xs[0])
+    assert set(per) == {"cond_acc", "class_confidence"} and 0 <= per["class_confidence"] <= 1
+
+
+def test_grid_and_panel_are_written(tmp_path, pairings):
+    from PIL import Image
+
+    from regen_image.visualise import save_grid
+
+    rows = [[np.full((1, 32, 32), c / 9, dtype=np.float32)] * 3 for c in range(10)]
+    path = save_grid(rows, tmp_path / "g.png", pad=2, scale=1)
+    assert Image.open(path).size == (3 * 34 + 2, 10 * 34 + 2)
+    files = pairings["image-vq"].visualise(tmp_path, "ex", x=3, y_prime=np.zeros((8, 8), dtype=np.int64),
+                                           prediction=rows[0][0], reference=rows[1][0])
+    assert files[0].exists()
+
+
+def test_train_sample_and_quick_bench_entry_points(tmp_path):
+    from regen_image import bench, sample, train
+
+    tiny = [f"train.{s}.max_steps=2" for s in ("extract", "generate", "regenerate", "direct")]
+    run = tmp_path / "run"
+    assert train.main(["--config", "toy", "--out", str(run), *tiny]) == 0
+    assert sample.main(["--model", str(run), "--class", "3", "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").exists()
+    assert sample.main(["--model", str(run), "--class", "11", "--out", str(tmp_path / "x.png")]) == 2
+    assert train.main(["--config", "toy", "--out", str(run), "pairing.no_such_key=1"]) == 2
+    out = tmp_path / "bench"
+    small = ["pairing.n_train=64", "pairing.n_test=16", "pairing.classifier_steps=5", "pairing.sample_steps=2",
+             "pairing.prior_dim=16", "pairing.prior_layers=1", "pairing.unet_channels=[8,16]",
+             "pairing.ae_channels=[8,16,16]", *tiny]
+    assert bench.main(["--quick", "--preset", "toy", "--out", str(out), "--methods", "latent", "pixel", *small]) == 0
+    report = json.loads((out / "bench.json").read_text())
+    assert set(report["summary"]) == {"latent", "pixel"}
+    assert report["summary"]["latent"]["mean"]["images_per_second"] > 0
+    assert "latent_fid_below_pixel_fid" in report["targets"]
