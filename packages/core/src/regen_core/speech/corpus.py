@@ -12,7 +12,8 @@ Output folder (LJSpeech layout plus alignments)::
     metadata.csv      id|text|normalized   (the normalized text is what was spoken)
     timings.jsonl     one JSON object per utterance: id, speaker, accent, variant, rate, duration,
                       phonemes (IPA, "_" = pause), phoneme_starts / phoneme_ends (seconds),
-                      words ([word, start_seconds] pairs)
+                      words ([word, start_seconds] pairs of the words espeak reported: it folds
+                      some unstressed words, e.g. "to" or "the", into the following word)
     corpus.json       how it was built: options, speakers, espeak version, sentence source, totals
 
 Command line::
@@ -217,9 +218,14 @@ def build_corpus(
             "text_spoken": "normalized",
         }
         (tmp / CORPUS_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        # 4. Move into place.
-        if target.exists():
-            shutil.rmtree(target)
+        # 4. Move into place (another process may have finished the same folder meanwhile).
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            if not overwrite:
+                raise CorpusError(f"{target} was created by someone else while this build ran; not replacing it")
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
         os.replace(tmp, target)
     finally:
         if tmp.exists():

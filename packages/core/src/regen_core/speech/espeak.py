@@ -96,8 +96,9 @@ class Synthesis:
 
     ``phonemes[i]`` (IPA, or :data:`PAUSE` for a silence) starts at ``phoneme_starts[i]`` seconds
     and ends at ``phoneme_ends[i]`` (the next phoneme's start, or the end of the audio); starts are
-    non-decreasing. ``words`` holds ``(char_start, char_length, start_seconds)`` of each word, with
-    0-based character offsets into ``text``.
+    non-decreasing. ``words`` holds ``(char_start, char_length, start_seconds)`` of each word espeak
+    reports, with 0-based character offsets into ``text`` (espeak folds some unstressed words, such
+    as "to" or "the", into the following word and reports no event for them).
     """
 
     text: str  # the text that was spoken

@@ -106,9 +106,6 @@ def load_fsdd(
     feats = fsdd_features()
     out = {}
     for split, rows in parts.items():
-        if not rows:
-            out[split] = datasets.Dataset.from_dict({k: [] for k in feats}, features=feats)
-            continue
         key = content_key([Path(r["path"]) for r in rows], "fsdd", split, sample_rate)
         out[split] = build_dataset(rows, feats, sample_rate, key)
     return datasets.DatasetDict(out)

@@ -9,15 +9,18 @@ Every speech loader in :mod:`regen_core.speech` returns the same columns (see
 mono), ``sample_rate`` and ``duration`` (seconds); audio is decoded with soundfile, not the HF
 ``Audio`` feature. The dataset is written once to an Arrow cache keyed by the folder's contents
 (metadata bytes, wav names, sizes and modification times) and the loading options, so a changed
-folder is re-read and an unchanged one loads instantly.
+folder is re-read and an unchanged one loads instantly (memory-mapped, see :func:`build_dataset`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from .audio import audio_info, load_audio
 
@@ -106,8 +109,8 @@ def content_key(files: list[Path], *parts: Any) -> str:
     return h.hexdigest()[:32]
 
 
-def _generate(rows: list[dict], sample_rate: int, verbose: bool, key: str) -> Iterator[dict]:
-    """Yield dataset rows, decoding each row's ``path`` (``key`` only fingerprints the cache)."""
+def _decode(rows: list[dict], sample_rate: int, verbose: bool) -> Iterator[dict]:
+    """Rows with ``path`` replaced by ``audio`` (T,) float32, ``sample_rate`` and ``duration``."""
     for row in rows:
         row = dict(row)
         loaded = load_audio(row.pop("path"), sample_rate, verbose=verbose)
@@ -117,18 +120,53 @@ def _generate(rows: list[dict], sample_rate: int, verbose: bool, key: str) -> It
         yield row
 
 
-def build_dataset(rows: list[dict], features: "Any", sample_rate: int, key: str, *, verbose: bool = False) -> "Any":
-    """A Dataset from rows (each with a ``path`` to decode) cached under ``key``."""
+def _column(values: list, typ: "Any") -> "Any":
+    """A pyarrow array of one column; variable-length numpy arrays go in without a Python detour."""
+    import pyarrow as pa
+
+    if values and isinstance(values[0], np.ndarray) and pa.types.is_list(typ):
+        lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)  # (B + 1,)
+        flat = np.concatenate(values).astype(typ.value_type.to_pandas_dtype(), copy=False)  # (sum T,)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=typ.value_type))
+    return pa.array(values, type=typ)
+
+
+def build_dataset(
+    rows: list[dict], features: "Any", sample_rate: int, key: str, *, verbose: bool = False, batch_size: int = 64
+) -> "Any":
+    """A memory-mapped Dataset of ``rows`` (each with a ``path`` to decode), cached under ``key``.
+
+    The rows are decoded batch by batch into an Arrow stream file ``<cache>/speech/<key>.arrow``
+    (written beside and renamed into place, so an interrupted build leaves nothing), which
+    ``datasets.Dataset.from_file`` then memory-maps: memory use stays at one batch.
+    """
     import datasets
+    import pyarrow as pa
 
     from ..data import cache_dir
 
-    return datasets.Dataset.from_generator(
-        _generate,
-        features=features,
-        gen_kwargs={"rows": rows, "sample_rate": sample_rate, "verbose": verbose, "key": key},
-        cache_dir=str(cache_dir() / "speech"),
-    )
+    folder = cache_dir() / "speech"
+    key = hashlib.sha256(f"{key}|{features}|{batch_size}".encode()).hexdigest()[:32]  # a schema change re-reads
+    path = folder / f"{key}.arrow"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        schema = features.arrow_schema
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        try:
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+                decoded = _decode(rows, sample_rate, verbose)
+                while True:
+                    batch = list(itertools.islice(decoded, batch_size))
+                    if not batch:
+                        break
+                    arrays = [_column([r[f.name] for r in batch], f.type) for f in schema]
+                    writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return datasets.Dataset.from_file(str(path))
 
 
 def common_rate(paths: list[Path], folder: str | os.PathLike) -> int:

@@ -59,13 +59,8 @@ def _dedupe_sorted(sentences: list[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def wordnet_sentences(folder: str | os.PathLike = WORDNET_DIR, *, min_words: int = 5, max_words: int = 25) -> tuple[str, ...]:
-    """Example sentences from WordNet's glosses, cleaned, de-duplicated and sorted.
-
-    Each synset line of ``data.*`` ends with ``| gloss; "example one"; "example two"``; the quoted
-    examples with ``min_words``..``max_words`` words made only of letters and ordinary punctuation
-    are kept, capitalised and given a full stop.
-    """
+def _wordnet_examples(folder: str) -> tuple[str, ...]:
+    """Every quoted example of WordNet's glosses, raw, in file order."""
     root = Path(folder)
     files = [root / name for name in WORDNET_FILES]
     missing = [str(f) for f in files if not f.is_file()]
@@ -80,21 +75,29 @@ def wordnet_sentences(folder: str | os.PathLike = WORDNET_DIR, *, min_words: int
             for line in fh:
                 if line.startswith("  ") or " | " not in line:
                     continue  # licence header, or a synset without a gloss
-                gloss = line.split(" | ", 1)[1]
-                for raw in _QUOTED.findall(gloss):
-                    s = _clean(raw, min_words, max_words)
-                    if s:
-                        out.append(s)
-    return tuple(_dedupe_sorted(out))
+                out.extend(_QUOTED.findall(line.split(" | ", 1)[1]))
+    return tuple(out)
 
 
-@functools.lru_cache(maxsize=4)
-def kjv_sentences(*, min_words: int = 5, max_words: int = 25) -> tuple[str, ...]:
-    """Sentences of the King James Bible (via the ``bible`` program of Debian ``bible-kjv``).
+def wordnet_sentences(folder: str | os.PathLike = WORDNET_DIR, *, min_words: int = 5, max_words: int = 25) -> tuple[str, ...]:
+    """Example sentences from WordNet's glosses, cleaned, de-duplicated and sorted.
 
-    Verses are split after ``.``, ``?`` and ``!``; sentences of ``min_words``..``max_words``
-    words are kept, de-duplicated and sorted.
+    Each synset line of ``data.*`` ends with ``| gloss; "example one"; "example two"``; the quoted
+    examples with ``min_words``..``max_words`` words made only of letters and ordinary punctuation
+    are kept, capitalised and given a full stop.
     """
+    return _wordnet_cleaned(str(folder), min_words, max_words)
+
+
+@functools.lru_cache(maxsize=8)
+def _wordnet_cleaned(folder: str, min_words: int, max_words: int) -> tuple[str, ...]:
+    cleaned = (_clean(raw, min_words, max_words) for raw in _wordnet_examples(folder))
+    return tuple(_dedupe_sorted([s for s in cleaned if s]))
+
+
+@functools.lru_cache(maxsize=1)
+def _kjv_sentences_raw() -> tuple[str, ...]:
+    """The King James Bible split into raw sentences, in book order."""
     exe = shutil.which("bible")
     if exe is None:
         raise SentenceSourceError(
@@ -112,13 +115,22 @@ def kjv_sentences(*, min_words: int = 5, max_words: int = 25) -> tuple[str, ...]
             verses.append(m.group(1))
         elif verses and line.strip():
             verses[-1] += " " + line.strip()  # a wrapped continuation line
-    out: list[str] = []
-    for verse in verses:
-        for raw in re.split(r"(?<=[.?!])\s+", verse):
-            s = _clean(raw, min_words, max_words)
-            if s:
-                out.append(s)
-    return tuple(_dedupe_sorted(out))
+    return tuple(raw for verse in verses for raw in re.split(r"(?<=[.?!])\s+", verse))
+
+
+def kjv_sentences(*, min_words: int = 5, max_words: int = 25) -> tuple[str, ...]:
+    """Sentences of the King James Bible (via the ``bible`` program of Debian ``bible-kjv``).
+
+    Verses are split after ``.``, ``?`` and ``!``; sentences of ``min_words``..``max_words``
+    words are kept, de-duplicated and sorted.
+    """
+    return _kjv_cleaned(min_words, max_words)
+
+
+@functools.lru_cache(maxsize=8)
+def _kjv_cleaned(min_words: int, max_words: int) -> tuple[str, ...]:
+    cleaned = (_clean(raw, min_words, max_words) for raw in _kjv_sentences_raw())
+    return tuple(_dedupe_sorted([s for s in cleaned if s]))
 
 
 def file_sentences(path: str | os.PathLike) -> list[str]:
