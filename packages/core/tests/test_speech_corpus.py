@@ -95,6 +95,19 @@ def test_layout_and_loading(tmp_path, sentence_file):
     assert ds22[0]["phoneme_starts"] == ds[0]["phoneme_starts"]
 
 
+def test_fast_mode_keeps_texts_and_speakers(tmp_path, sentence_file):
+    exact = CorpusConfig(n=3, seed=1, speakers=SPEAKERS, sentences=str(sentence_file))
+    fast = CorpusConfig(n=3, seed=1, speakers=SPEAKERS, sentences=str(sentence_file), reproducible=False)
+    a = build_corpus(tmp_path / "exact", exact, progress=False)
+    b = build_corpus(tmp_path / "fast", fast, progress=False)  # runs in a worker process
+    assert (a / "metadata.csv").read_text() == (b / "metadata.csv").read_text()
+    ta, tb = ([json.loads(x) for x in (f / "timings.jsonl").read_text().splitlines()] for f in (a, b))
+    assert [t["speaker"] for t in ta] == [t["speaker"] for t in tb]
+    assert [t["phonemes"] for t in ta] == [t["phonemes"] for t in tb]
+    assert read_corpus_info(b)["config"]["reproducible"] is False
+    assert espeak.synthesize("Still fresh here.", "en-us").audio.size  # this process's espeak was not touched
+
+
 def test_speaker_split_holds_out_whole_speakers():
     import datasets
 

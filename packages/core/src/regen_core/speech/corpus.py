@@ -3,8 +3,10 @@
 Speakers are English accents x voice variants (``en-us+m3``, ``en-gb+f2``, ...). Sentences come
 from a real-text source (WordNet examples by default, see :mod:`regen_core.speech.sentences`).
 Everything is a function of the seed: which sentences, which speaker says each one, and the
-audio itself (espeak-ng is deterministic), so two builds with the same options are identical
-byte for byte, whatever ``num_proc``.
+audio itself (each utterance is synthesised from a fresh espeak-ng state, see
+:mod:`regen_core.speech.espeak`), so two builds with the same options are identical byte for
+byte, whatever ``num_proc``. ``reproducible=False`` (``--fast``) is several times faster and
+keeps texts and speakers, but not the exact samples nor (to a few milliseconds) the timings.
 
 Output folder (LJSpeech layout plus alignments)::
 
@@ -72,6 +74,8 @@ class CorpusConfig:
     sample_rate: int | None = None  # Hz of the wavs; None = espeak's native 22050
     rate: int = 175  # speaking rate, words per minute (80..450)
     rate_jitter: float = 0.0  # each utterance's rate is rate * (1 + U(-j, j)), seeded
+    reproducible: bool = True  # byte-identical wavs (each utterance from a fresh espeak state, slower);
+    # False: faster, same texts and speakers, but samples and phoneme times (by ms) vary from build to build
 
     def voices(self) -> list[str]:
         """The speaker list, canonical and validated against the installed espeak-ng."""
@@ -98,10 +102,11 @@ class _Job:
 class _Worker:
     folder: str  # where wavs/ go
     sample_rate: int | None  # output rate, None = native
+    fresh: bool  # synthesise from a fresh espeak state (see espeak.synthesize)
 
     def __call__(self, job: _Job) -> dict:
         try:
-            s = espeak.synthesize(job.spoken, job.voice, rate=job.rate)
+            s = espeak.synthesize(job.spoken, job.voice, rate=job.rate, fresh=self.fresh)
             audio, rate = s.audio, s.sample_rate  # (T,) float32
             if self.sample_rate and self.sample_rate != rate:
                 audio, rate = resample(audio, rate, self.sample_rate), self.sample_rate  # (T',)
@@ -178,11 +183,14 @@ def build_corpus(
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "wavs").mkdir(parents=True)
-    worker = _Worker(str(tmp), config.sample_rate)
+    worker = _Worker(str(tmp), config.sample_rate, config.reproducible)
     results: list[dict] = []
     try:
         bar = tqdm(total=len(jobs), desc="synthesising", unit="utt", disable=not progress)
-        if num_proc > 1 and len(jobs) > 1:
+        # Non-reproducible synthesis always runs in worker processes: it would leave this process's
+        # espeak state unfit for later reproducible calls.
+        if (num_proc > 1 and len(jobs) > 1) or not config.reproducible:
+            num_proc = max(1, num_proc)
             ctx = mp.get_context("spawn")  # a fresh libespeak-ng per process; safe when torch is loaded
             chunk = max(1, min(32, len(jobs) // (num_proc * 4)))
             with ctx.Pool(num_proc) as pool:
@@ -400,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rate-jitter", type=float, default=0.0, help="per-utterance rate jitter fraction (default 0)")
     p.add_argument("--max-words", type=int, default=CorpusConfig.max_words, help="longest built-in sentence (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument(
+        "--fast", action="store_true", help="several times faster; wavs and timings then differ slightly from build to build"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-voices", action="store_true", help="print the English accents and variants, then exit")
     args = p.parse_args(argv)
@@ -413,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = CorpusConfig(
             n=args.n, seed=args.seed, speakers=tuple(args.speakers or ()), accents=tuple(args.accents),
             variants=tuple(args.variants), sentences=args.sentences, max_words=args.max_words,
-            sample_rate=args.sample_rate, rate=args.rate, rate_jitter=args.rate_jitter,
+            sample_rate=args.sample_rate, rate=args.rate, rate_jitter=args.rate_jitter, reproducible=not args.fast,
         )  # fmt: skip
         t0 = time.perf_counter()
         folder = build_corpus(args.out, config, num_proc=args.num_proc, progress=not args.quiet, overwrite=args.overwrite)
