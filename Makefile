@@ -27,7 +27,6 @@ setup: $(STAMP)
 $(STAMP): Makefile $(wildcard packages/*/pyproject.toml) $(wildcard packages/*/apt-packages.txt)
 	@$(MAKE) --no-print-directory apt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet "pytest>=7.4" "pytest-timeout>=2.2" "poetry>=2.0" \
 		$(foreach p,$(PACKAGES),-e $(p:%/=%))
