@@ -158,6 +158,15 @@ def test_existing_output_and_malformed_corpus(tmp_path, sentence_file):
         load_corpus(out)
 
 
+def test_an_unspeakable_sentence_names_the_utterance(tmp_path):
+    text = tmp_path / "punct.txt"
+    text.write_text("A perfectly fine sentence.\n...\n", encoding="utf-8")
+    config = CorpusConfig(n=2, seed=0, speakers=SPEAKERS[:1], sentences=str(text))
+    with pytest.raises(CorpusError, match=r"utt00000\d .*'\.\.\.'.*SilentAudioError"):
+        build_corpus(tmp_path / "out", config, progress=False)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.building-*"))
+
+
 def test_command_line(tmp_path, sentence_file, capsys):
     out = tmp_path / "cli"
     args = ["--out", str(out), "--n", "3", "--speakers", "en-us+m3", "en-029+f4", "--sentences", str(sentence_file), "--quiet"]

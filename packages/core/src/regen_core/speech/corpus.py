@@ -186,22 +186,21 @@ def build_corpus(
     worker = _Worker(str(tmp), config.sample_rate, config.reproducible)
     results: list[dict] = []
     try:
-        bar = tqdm(total=len(jobs), desc="synthesising", unit="utt", disable=not progress)
-        # Non-reproducible synthesis always runs in worker processes: it would leave this process's
-        # espeak state unfit for later reproducible calls.
-        if (num_proc > 1 and len(jobs) > 1) or not config.reproducible:
-            num_proc = max(1, num_proc)
-            ctx = mp.get_context("spawn")  # a fresh libespeak-ng per process; safe when torch is loaded
-            chunk = max(1, min(32, len(jobs) // (num_proc * 4)))
-            with ctx.Pool(num_proc) as pool:
-                for r in pool.imap(worker, jobs, chunksize=chunk):
-                    results.append(r)
+        with tqdm(total=len(jobs), desc="synthesising", unit="utt", disable=not progress) as bar:
+            # Non-reproducible synthesis always runs in worker processes: it would leave this
+            # process's espeak state unfit for later reproducible calls.
+            if (num_proc > 1 and len(jobs) > 1) or not config.reproducible:
+                num_proc = max(1, num_proc)
+                ctx = mp.get_context("spawn")  # a fresh libespeak-ng per process; safe when torch is loaded
+                chunk = max(1, min(32, len(jobs) // (num_proc * 4)))
+                with ctx.Pool(num_proc) as pool:
+                    for r in pool.imap(worker, jobs, chunksize=chunk):
+                        results.append(r)
+                        bar.update()
+            else:
+                for job in jobs:
+                    results.append(worker(job))
                     bar.update()
-        else:
-            for job in jobs:
-                results.append(worker(job))
-                bar.update()
-        bar.close()
         # 3. Metadata, timings, description.
         with open(tmp / "metadata.csv", "w", encoding="utf-8") as f:
             for job in jobs:

@@ -319,12 +319,19 @@ _ENGINE_LOCK = threading.Lock()
 
 
 def _engine() -> _Engine:
-    """The libespeak-ng engine of this process (initialised on first use, again after a fork)."""
+    """The libespeak-ng engine of this process, initialised on first use.
+
+    A forked process inherits the parent's initialised library (and its ``dirty`` flag, since
+    re-initialising would not reset the waveform generator's state); it only gets a new lock,
+    in case another thread of the parent held it at the fork.
+    """
     global _ENGINE, _ENGINE_PID
     with _ENGINE_LOCK:
-        if _ENGINE is None or _ENGINE_PID != os.getpid():
+        if _ENGINE is None:
             _ENGINE = _Engine()
-            _ENGINE_PID = os.getpid()
+        elif _ENGINE_PID != os.getpid():
+            _ENGINE.lock = threading.Lock()
+        _ENGINE_PID = os.getpid()
         return _ENGINE
 
 
