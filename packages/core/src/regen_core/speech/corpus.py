@@ -313,7 +313,7 @@ def load_corpus(folder: str | os.PathLike, sample_rate: int | None = None, *, li
     paths = check_wavs(root, [uid for uid, _, _ in meta])
     rate = int(sample_rate or info["sample_rate"])
     rows = []
-    for (uid, text, norm), p in zip(meta, paths):
+    for (uid, text, norm), p in zip(meta, paths, strict=True):
         t = timings[uid]
         words = t.get("words", [])
         rows.append(

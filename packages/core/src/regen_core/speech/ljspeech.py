@@ -206,7 +206,7 @@ def load_ljspeech(
     name = speaker if speaker is not None else root.resolve().name
     rows = [
         {"id": uid, "text": text, "normalized": norm, "speaker": name, "path": str(p)}
-        for (uid, text, norm), p in zip(meta, paths)
+        for (uid, text, norm), p in zip(meta, paths, strict=True)
     ]
     key = content_key([root / METADATA, *paths], "ljspeech", rate, name, limit)
     return build_dataset(rows, base_features(), rate, key, verbose=verbose)
