@@ -54,6 +54,8 @@ def test_split_is_deterministic_and_grouped() -> None:
     g = split(ds, valid=0.2, test=0.2, seed=1, key=lambda ex: ex["spk"])
     spk = {name: set(g[name]["spk"]) for name in g}
     assert not spk["train"] & spk["test"] and not spk["train"] & spk["valid"]
+    by_column = split(ds, valid=0.2, test=0.2, seed=1, key="spk")
+    assert by_column["test"]["i"] == g["test"]["i"]
     with pytest.raises(DataError, match="at least 3"):
         split(datasets.Dataset.from_dict({"i": [1]}))
 

@@ -90,11 +90,11 @@ def split(
     valid: float = 0.1,
     test: float = 0.1,
     seed: int = 0,
-    key: Callable[[dict], str] | None = None,
+    key: str | Callable[[dict], str] | None = None,
 ) -> "Any":
     """Deterministic train/valid/test ``DatasetDict``.
 
-    With ``key`` (e.g. a speaker), every example with the same key lands in the same split: the
+    With ``key`` (a column name such as "speaker", or a function of the example), every example with the same key lands in the same split: the
     distinct keys are ordered by a hash of (seed, key), stable across runs and machines, and the
     first ``test`` fraction of keys goes to test, the next ``valid`` fraction to valid; without
     ``key``, a seeded permutation of rows.
@@ -110,7 +110,8 @@ def split(
         n_valid = max(1, int(round(n * valid)))
         parts = {"test": order[:n_test], "valid": order[n_test : n_test + n_valid], "train": order[n_test + n_valid :]}
     else:
-        keys = [str(key(ex)) for ex in ds]
+        # a column name reads that column alone (no decoding of other columns, e.g. audio)
+        keys = [str(k) for k in ds[key]] if isinstance(key, str) else [str(key(ex)) for ex in ds]
         groups = sorted(set(keys), key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
         if len(groups) < 3:
             raise DataError(f"need at least 3 distinct split keys to split by key, got {groups}")
