@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import MelodyInputError
+from .generate import PRIOR_SCALE
 from .lyrics import FEATURE_SIZES, score_syllables, syllabify
 from .modules import AlignedTransformer, NetConfig, generator_for, pick
 from .regenerate import METERS, NOTE_FIELDS, NOTE_SIZES, chunks, meter_index, melody_tokens, note_constraint, tokens_to_melody
@@ -55,7 +56,7 @@ class LyricsToMelody(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         loss, stats = self.net.loss(batch["cond"], batch["glob"], batch["out"], batch["lengths"], NOTE_FIELDS)
         b = batch["cond"].shape[0]
-        meter_ce = F.cross_entropy(self.meter_logits[None].expand(b, -1), batch["meter"])
+        meter_ce = F.cross_entropy(PRIOR_SCALE * self.meter_logits[None].expand(b, -1), batch["meter"])
         stats["ce_meter"] = float(meter_ce.detach())
         return loss + meter_ce, stats
 
@@ -67,7 +68,7 @@ class LyricsToMelody(nn.Module):
         syls = syllabify(opts["lyrics"], opts.get("language") or self.language)
         g = generator_for(seed)
         device = self.meter_logits.device
-        meter = opts.get("meter") or METERS[pick(self.meter_logits[:-1].float(), temperature, 0, g)]
+        meter = opts.get("meter") or METERS[pick(PRIOR_SCALE * self.meter_logits[:-1].float(), temperature, 0, g)]
         cond = torch.as_tensor([s.features() for s in syls], device=device)  # (S, 6)
         glob = torch.as_tensor([meter_index(meter)], device=device)  # (1,)
         tokens = self.net.sample(cond, glob, temperature=temperature, top_k=self.top_k, generator=g,

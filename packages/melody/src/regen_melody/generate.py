@@ -32,6 +32,7 @@ from .modules import AlignedTransformer, NetConfig, generator_for, mask_below, p
 from .regenerate import MAX_BEATS, METERS, meter_index
 
 MAX_ADVANCE = 2 * MAX_BEATS  # beats between consecutive syllable onsets, 0..24
+PRIOR_SCALE = 25.0  # prior tables are stored / 25: Adam's fixed step size then moves the logits 25x faster
 
 
 def parse_chord(name: str) -> int:
@@ -119,11 +120,11 @@ class LyricsToTemplate(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         loss, stats = self.rhythm.loss(batch["cond"], batch["glob"], batch["out"], batch["lengths"], ("advance",))
         b = batch["cond"].shape[0]
-        meter_ce = F.cross_entropy(self.meter_logits[None].expand(b, -1), batch["meter"])
-        mode_ce = F.cross_entropy(self.mode_logits[None].expand(b, -1), batch["mode"])
+        meter_ce = F.cross_entropy(PRIOR_SCALE * self.meter_logits[None].expand(b, -1), batch["meter"])
+        mode_ce = F.cross_entropy(PRIOR_SCALE * self.mode_logits[None].expand(b, -1), batch["mode"])
         chords = batch["chords"]  # (B, W)
         prev = torch.cat([torch.full_like(chords[:, :1], N_CHORDS), chords[:, :-1].clamp(min=0)], 1)  # (B, W)
-        table = self.chord_logits[batch["mode"]]  # (B, N_CHORDS + 1, N_CHORDS)
+        table = PRIOR_SCALE * self.chord_logits[batch["mode"]]  # (B, N_CHORDS + 1, N_CHORDS)
         logits = torch.gather(table, 1, prev[..., None].expand(-1, -1, N_CHORDS))  # (B, W, N_CHORDS)
         chord_ce = F.cross_entropy(logits.reshape(-1, N_CHORDS), chords.reshape(-1), ignore_index=-100)
         stats.update(ce_meter=float(meter_ce.detach()), ce_mode=float(mode_ce.detach()), ce_chord=float(chord_ce.detach()))
@@ -144,7 +145,7 @@ class LyricsToTemplate(nn.Module):
         g = generator_for(seed)
         device = self.meter_logits.device
         # 1. Metre and tonality: given, or drawn from the learned priors.
-        meter = opts.get("meter") or METERS[pick(self.meter_logits[:-1].float(), temperature, 0, g)]
+        meter = opts.get("meter") or METERS[pick(PRIOR_SCALE * self.meter_logits[:-1].float(), temperature, 0, g)]
         bar_ql, beat_ql, beats = meter_info(meter)
         if beats > MAX_BEATS:
             raise MelodyInputError(f"meter {meter!r} has {beats} beats per bar; at most {MAX_BEATS} are supported")
@@ -156,7 +157,7 @@ class LyricsToTemplate(nn.Module):
                 raise MelodyInputError(f"mode {opts['mode']!r}: expected major or minor")
             minor = opts["mode"] == "minor"
         if minor is None:
-            minor = bool(pick(self.mode_logits.float(), temperature, 0, g))
+            minor = bool(pick(PRIOR_SCALE * self.mode_logits.float(), temperature, 0, g))
         if opts.get("key"):
             transpose = shift_to_c(tonic, minor)
         mode = int(minor)
@@ -191,7 +192,7 @@ class LyricsToTemplate(nn.Module):
             elif w in force:
                 c = tonic_chord(minor)
             else:
-                row = self.chord_logits[mode, prev].float().clone()
+                row = PRIOR_SCALE * self.chord_logits[mode, prev].float()
                 row[0] = float("-inf")
                 c = pick(row, temperature, self.top_k, g)
             chord_of[w] = c
