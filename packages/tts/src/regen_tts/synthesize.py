@@ -1,0 +1,118 @@
+"""``python -m regen_tts.synthesize --text "..." --speaker S --model DIR --out x.wav``.
+
+``--model`` is a run folder (``regen compare`` / ``regen train`` output: uses generate + regenerate,
+or direct with ``--side direct``) or one model folder (``.../generate/final``: its regenerator is
+taken from the sibling ``regenerate/final``, else Griffin-Lim; ``.../direct/final``: the direct
+baseline). Long text is split into sentences and spoken in turn. Prints the output path, the
+audio length and the real-time factor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+class SynthesizeError(ValueError):
+    """The model folder cannot synthesise (missing stages, not a TTS model)."""
+
+
+def load_for_synthesis(model: str | Path, side: str = "regeneration") -> tuple[Any, dict[str, Any]]:
+    """(pairing, {"generate", "regenerate"} or {"direct"}) from a run folder or a model folder."""
+    from regen_core.pipeline import load_model, load_run
+
+    folder = Path(model)
+    if not folder.exists():
+        raise SynthesizeError(f"--model {folder} does not exist")
+    if (folder / "run_config.json").exists():
+        pairing, models = load_run(folder)
+    else:
+        pairing, stage, m = load_model(folder)
+        models = {stage: m}
+        if stage == "generate":
+            sibling = folder.parent.parent / "regenerate" / "final"
+            if sibling.exists():
+                _, _, models["regenerate"] = load_model(sibling, pairing=pairing)
+            elif pairing.name == "tts":
+                from .regenerate import GriffinLim
+
+                print(f"[synthesize] no {sibling}: using Griffin-Lim", file=sys.stderr)
+                models["regenerate"] = GriffinLim(pairing.log_mel(), pairing.config.gl_iters)
+            else:
+                models["regenerate"] = pairing.build("regenerate")
+    if not pairing.name.startswith("tts"):
+        raise SynthesizeError(f"{folder} holds a {pairing.name!r} model, not a TTS one")
+    need = ("generate", "regenerate") if side == "regeneration" else ("direct",)
+    missing = [s for s in need if s not in models]
+    if missing:
+        raise SynthesizeError(f"{folder} has no trained {', '.join(missing)} stage (needed for --side {side})")
+    return pairing, models
+
+
+def synthesize(pairing: Any, models: dict[str, Any], text: str, speaker: str | None, *, side: str = "regeneration",
+               seed: int = 0, temperature: float = 1.0) -> tuple[np.ndarray, Any]:
+    """Text -> (waveform, Y' or None)."""
+    x = {"text": text, "speaker": speaker or pairing.speakers[0]}
+    if side == "regeneration":
+        y_prime = models["generate"].sample(x, seed=seed, temperature=temperature)
+        return models["regenerate"].sample(y_prime, seed=seed + 1, temperature=temperature), y_prime
+    return models["direct"].sample(x, seed=seed, temperature=temperature), None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from regen_core.speech.audio import save_wav
+
+    from .generate import ConditionError
+    from .text import TextError
+
+    p = argparse.ArgumentParser(prog="python -m regen_tts.synthesize", description=__doc__.split("\n\n")[0])
+    p.add_argument("--text", required=True, help="what to say (numbers, abbreviations are read out)")
+    p.add_argument("--speaker", default=None, help="speaker name (default: the model's first); see --list-speakers")
+    p.add_argument("--model", required=True, help="run folder, or a generate/final or direct/final model folder")
+    p.add_argument("--out", required=True, help="output WAV path")
+    p.add_argument("--side", choices=("regeneration", "direct"), default="regeneration")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = the mode (mean durations and pitch)")
+    p.add_argument("--png", action="store_true", help="also write OUT.png with the log-mel")
+    p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
+    args = p.parse_args(argv)
+    try:
+        pairing, models = load_for_synthesis(args.model, args.side)
+        if args.list_speakers:
+            print("\n".join(pairing.speakers))
+            return 0
+        t0 = time.perf_counter()
+        wave, y_prime = synthesize(pairing, models, args.text, args.speaker, side=args.side, seed=args.seed,
+                                   temperature=args.temperature)
+        seconds = time.perf_counter() - t0
+        out = save_wav(args.out, np.clip(wave, -1, 1), pairing.config.sample_rate)
+        if args.png:
+            from .plots import mel_comparison
+
+            panels = [("output", pairing.judge.logmel(wave))]
+            if y_prime is not None and np.asarray(y_prime).dtype.kind == "f":
+                panels.append(("Y' (generated log-mel)", np.asarray(y_prime)))
+            mel_comparison(Path(args.out).with_suffix(".png"), panels, title=args.text[:100],
+                           hop_s=pairing.config.hop / pairing.config.sample_rate)
+    except (TextError, ConditionError, SynthesizeError) as err:
+        print(f"synthesize: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # regen_core's user errors (checkpoint, pipeline) print as one line too
+        from regen_core.cli import USER_ERRORS
+
+        if isinstance(err, USER_ERRORS):
+            print(f"synthesize: error: {err}", file=sys.stderr)
+            return 2
+        raise
+    audio_s = len(wave) / pairing.config.sample_rate
+    print(f"{out}: {audio_s:.2f} s of audio in {seconds:.2f} s (real-time factor {seconds / max(audio_s, 1e-9):.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
