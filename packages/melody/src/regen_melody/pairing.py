@@ -138,9 +138,10 @@ class MelodyPairing:
             t.pop("syllables", None)  # the melody keeps them; an all-empty column would confuse type inference
             return t
 
-        n_proc = self._num_proc() if len(ds) >= 200 else 1
+        # One process: templates run at hundreds per second once parsed, and forking a process that
+        # already runs torch threads can hang the workers.
         out = extract_map(ds.select_columns(["melody"]), fn, name="melody-template", version=VERSION,
-                          input_column="melody", output_column="template", num_proc=n_proc)
+                          input_column="melody", output_column="template", num_proc=1)
         return out["template"]
 
     def stage_data(self, stage: str, data: Any, extractor: Any) -> StageData:
