@@ -65,6 +65,7 @@ class ASRConfig:
     p2g_n_best: int = 4  # hypotheses rescored (<= p2g_beam)
     p2g_rescore: float = 0.0  # weight of the G2P round-trip rescoring of the n-best list; 0 = off
     p2g_chunk_words: int = 24  # P2G decodes longer inputs in chunks of this many words
+    p2g_noise: float = 0.0  # P2G training: probability of replacing an input phoneme by a random one (robustness to recognition errors)
 
     def g2p(self) -> G2PSettings:
         return G2PSettings(stress=self.stress, word_sep=self.word_sep, neural=self.g2p_neural,
@@ -81,4 +82,5 @@ class ASRConfig:
     def p2g(self) -> P2GSettings:
         return P2GSettings(d_model=self.p2g_d_model, n_heads=self.p2g_heads, enc_layers=self.p2g_layers,
                            dec_layers=self.p2g_layers, dropout=self.p2g_dropout, beam=self.p2g_beam,
-                           n_best=self.p2g_n_best, rescore_weight=self.p2g_rescore, chunk_words=self.p2g_chunk_words)
+                           n_best=self.p2g_n_best, rescore_weight=self.p2g_rescore, chunk_words=self.p2g_chunk_words,
+                           noise=self.p2g_noise)

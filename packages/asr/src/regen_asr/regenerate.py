@@ -35,6 +35,7 @@ class P2GSettings:
     rescore_weight: float = 0.0  # weight of the G2P round-trip penalty; 0 = no rescoring
     length_penalty: float = 1.0  # ranking score = log p / length ** length_penalty
     chunk_words: int = 24  # decode longer inputs in chunks of this many words
+    noise: float = 0.0  # training only: probability that an input phoneme is replaced by a random one
 
 
 class P2G(nn.Module):
@@ -53,7 +54,14 @@ class P2G(nn.Module):
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """Teacher-forced loss on (phoneme ids (B, S), character ids + </s> (B, T))."""
-        return self.seq.loss(batch["phonemes"], batch["chars"], label_smoothing=self.settings.label_smoothing)
+        src = batch["phonemes"]  # (B, S)
+        if self.training and self.settings.noise > 0:
+            # recognised phonemes are noisy: learn to spell from corrupted input too (text-only augmentation)
+            first = self.src_vocab.index[WORD_SEP] + 1  # first phoneme id (after the specials and "|")
+            hit = (torch.rand(src.shape, device=src.device) < self.settings.noise) & (src >= first)
+            rand = torch.randint(first, len(self.src_vocab), src.shape, device=src.device)
+            src = torch.where(hit, rand, src)
+        return self.seq.loss(src, batch["chars"], label_smoothing=self.settings.label_smoothing)
 
     def _chunks(self, phonemes: list[str]) -> list[list[str]]:
         words: list[list[str]] = [[]]

@@ -54,7 +54,7 @@ class Seq2Seq(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def _embed(self, emb: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
-        x = emb(ids) * math.sqrt(self.d_model)  # (B, L, d)
+        x = emb(ids)  # (B, L, d): N(0, 1) embeddings, the same scale as the sinusoids
         return self.drop(x + sinusoids(ids.shape[1], self.d_model, ids.device)[None])
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
