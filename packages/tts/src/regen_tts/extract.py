@@ -61,14 +61,15 @@ class LogMel(nn.Module):
         self.register_buffer("window", torch.hann_window(win), persistent=False)
         self.register_buffer("fb", mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax), persistent=False)
 
-    def magnitude(self, wave: torch.Tensor) -> torch.Tensor:
+    def magnitude(self, wave: torch.Tensor, center: bool = True) -> torch.Tensor:
         """(B, T) -> linear STFT magnitude (B, n_fft // 2 + 1, frames)."""
-        spec = torch.stft(wave, self.n_fft, self.hop, self.win, self.window, center=True, pad_mode="reflect",
+        spec = torch.stft(wave, self.n_fft, self.hop, self.win, self.window, center=center, pad_mode="reflect",
                           return_complex=True)  # (B, F, frames)
         return spec.abs()
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        mel = self.fb @ self.magnitude(wave)  # (B, n_mels, frames)
+    def forward(self, wave: torch.Tensor, center: bool = True) -> torch.Tensor:
+        """(B, T) -> (B, frames, n_mels); ``center=False`` for input already padded by n_fft // 2."""
+        mel = self.fb @ self.magnitude(wave, center)  # (B, n_mels, frames)
         return torch.log(mel.clamp_min(self.floor)).transpose(1, 2)  # (B, frames, n_mels)
 
     def n_frames(self, n_samples: int) -> int:
@@ -107,13 +108,15 @@ class MelExtractor(nn.Module):
 
     @torch.no_grad()
     def extract_batch(self, ys: list[Any]) -> list[np.ndarray]:
-        """Several waveforms at once (zero-padded, then cut back to each one's frame count)."""
+        """Several waveforms in one STFT: each reflect-padded like ``extract`` (so results are equal),
+        then zero-padded to the longest; frames are cut back to each one's count."""
+        half = self.mel.n_fft // 2
         waves = [as_waveform(y) for y in ys]
-        n = max(len(w) for w in waves)
-        x = torch.zeros(len(waves), n)  # (B, T_max)
-        for i, w in enumerate(waves):
-            x[i, : len(w)] = torch.from_numpy(w)
-        mels = self.mel(x)  # (B, frames_max, n_mels)
+        padded = [np.pad(w, half, mode="reflect" if len(w) > half else "constant") for w in waves]
+        x = torch.zeros(len(waves), max(len(p) for p in padded))  # (B, T_max + n_fft)
+        for i, p in enumerate(padded):
+            x[i, : len(p)] = torch.from_numpy(p)
+        mels = self.mel(x, center=False)  # (B, frames_max, n_mels)
         return [mels[i, : self.mel.n_frames(len(w))].numpy() for i, w in enumerate(waves)]
 
 
