@@ -13,3 +13,10 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("REGEN_CACHE", None)
     else:
         os.environ["REGEN_CACHE"] = old
+
+
+def pytest_configure(config):
+    """One torch thread: on a shared 2-core machine, two threads per process thrash (10x slower)."""
+    import torch
+
+    torch.set_num_threads(1)

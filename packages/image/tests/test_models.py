@@ -113,8 +113,26 @@ def test_train_sample_and_quick_bench_entry_points(tmp_path):
     small = ["pairing.n_train=64", "pairing.n_test=16", "pairing.classifier_steps=5", "pairing.sample_steps=2",
              "pairing.prior_dim=16", "pairing.prior_layers=1", "pairing.unet_channels=[8,16]",
              "pairing.ae_channels=[8,16,16]", *tiny]
-    assert bench.main(["--quick", "--preset", "toy", "--out", str(out), "--methods", "latent", "pixel", *small]) == 0
+    assert bench.main([*small, "--quick", "--preset", "toy", "--out", str(out), "--methods", "latent", "pixel"]) == 0
     report = json.loads((out / "bench.json").read_text())
     assert set(report["summary"]) == {"latent", "pixel"}
     assert report["summary"]["latent"]["mean"]["images_per_second"] > 0
     assert "latent_fid_below_pixel_fid" in report["targets"]
+
+
+def test_vq_dead_codes_are_restarted():
+    import dataclasses
+
+    from regen_image.extract import VQAutoencoder
+
+    cls = ImageVQPairing
+    cfg = dataclasses.replace(load_run_config(cls, "toy").pairing, vq_restart_every=1)
+    torch.manual_seed(0)
+    vq = VQAutoencoder(cfg).train()
+    batch = {"image": torch.rand(4, 1, 32, 32)}
+    before = vq.vq.quantize.embedding.weight.detach().clone()
+    vq.usage.zero_()  # as if no code had been used for a long time
+    _, stats = vq(batch)
+    used = stats["codes_used"]
+    assert stats["restarted"] >= 16 - used > 0  # every unused (and any rarely used) code is re-seeded
+    assert not torch.equal(before, vq.vq.quantize.embedding.weight)

@@ -1,7 +1,7 @@
 """Benchmark: latent diffusion vs VQ prior vs down-sampling vs pixel diffusion at equal training compute.
 
     python -m regen_image.bench --quick --out DIR          # minutes: one seed, small budgets
-    python -m regen_image.bench --out DIR                  # preset `bench`, seeds 0 1 2
+    python -m regen_image.bench --out DIR                  # preset `bench_full`, seeds 0 1 2
     python -m regen_image.bench --out DIR --seeds 0 --methods latent pixel train.generate.max_steps=400
 
 Every method trains with the same generator budget (steps, batch, learning rate) and the same
@@ -30,7 +30,7 @@ from regen_core.pipeline import load_run, load_run_config, train_stage
 from .sampling import sample_images
 from .visualise import save_grid
 
-METHODS = {"latent": "image", "vq": "image-vq", "down": "image-down", "pixel": "image"}
+METHODS = {"latent": "image", "vq": "image-vq", "down": "image-down", "pixel": "image-down"}  # pixel = the direct stage (no extractor needed)
 QUICK = [  # small sizes and budgets: checks the whole bench end to end in a few CPU minutes (numbers are not meaningful)
     "pairing.n_train=500", "pairing.n_test=50", "pairing.classifier_steps=100", "pairing.sample_steps=10",
     "pairing.ae_channels=[8,16,16]", "pairing.unet_channels=[16,32,32]", "pairing.prior_dim=64", "pairing.prior_layers=2",
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_image.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (bench.json, grids, runs/)")
     p.add_argument("--quick", action="store_true", help="small budgets, one seed (default seeds: 0)")
-    p.add_argument("--preset", default=None, help="preset to start from (default: tiny with --quick, else bench)")
+    p.add_argument("--preset", default=None, help="preset to start from (default: tiny with --quick, else bench_full)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="training/sampling seeds (default 0 1 2; --quick: 0)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--n-eval", type=int, default=0, help="test images sampled per method (0 = the whole test split)")
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    preset = args.preset or ("tiny" if args.quick else "bench")
+    preset = args.preset or ("tiny" if args.quick else "bench_full")
     overrides = (QUICK if args.quick else []) + list(args.overrides)
     seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
     out = Path(args.out)

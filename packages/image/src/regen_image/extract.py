@@ -127,7 +127,7 @@ class VQAutoencoder(_ImageExtractor):
         self.steps.add_(1)
         if not self.restart_every or int(self.steps) % self.restart_every:
             return 0
-        dead = torch.flatnonzero(self.usage < 0.03 / self.codes)
+        dead = torch.nonzero(self.usage < 0.03 / self.codes).flatten()
         if len(dead) == 0:
             return 0
         vectors = h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])  # (B*h*w, D)
