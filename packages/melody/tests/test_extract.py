@@ -23,6 +23,8 @@ def test_meter_info_simple_and_compound():
     assert chord_span("4/4") == 2.0 and chord_span("6/8") == 1.5 and chord_span("3/4") == 3.0
     with pytest.raises(TemplateError):
         meter_info("four")
+    with pytest.raises(TemplateError):  # O'Neill's collection has one; it used to hang chord windows
+        meter_info("1/6")
 
 
 def test_beat_positions_are_metre_aware():

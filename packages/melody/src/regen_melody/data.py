@@ -158,6 +158,10 @@ def _add_weight(weights: Any, onset: float, dur: float, pc: int, span: float) ->
         if w >= len(weights):
             break
         nxt = min(stop, (w + 1) * span)
+        if nxt <= t:  # float rounding put t on the window's end: step into the next window
+            w, nxt = w + 1, min(stop, (w + 2) * span)
+            if w >= len(weights):
+                break
         weights[w, pc] += nxt - t
         t = nxt
 
@@ -188,6 +192,12 @@ def score_to_melody(score: Any, where: str, *, harmony: bool = False) -> dict[st
                           f"positions follow the first one, {meter}", UserWarning, stacklevel=2)
     else:
         meter, bar_ql = "4/4", 4.0
+    from .extract import TemplateError, meter_info
+
+    try:
+        meter_info(meter)
+    except TemplateError as err:
+        raise UnusualMeterError(f"{where}: {err}") from None
     if bar_ql <= 0 or bar_ql / SIXTEENTH > 48:
         raise UnusualMeterError(f"{where}: time signature {meter} has a bar of {bar_ql} quarters; at most 12 are supported")
 

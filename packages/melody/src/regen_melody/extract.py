@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-VERSION = "2"  # bump when extract_template changes: invalidates the extraction cache
+VERSION = "3"  # bump when extract_template changes: invalidates the extraction cache
 QUALITIES = ("maj", "min", "dim", "aug")
 _INTERVALS = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8))
 N_CHORDS = 1 + 12 * len(QUALITIES)  # 0 = no chord
@@ -142,10 +142,10 @@ def meter_info(meter: str) -> tuple[float, float, int]:
     try:
         num_s, den_s = meter.split("/")
         num, den = int(num_s), int(den_s)
-        if num <= 0 or den <= 0:
+        if num <= 0 or den not in (1, 2, 4, 8, 16, 32):
             raise ValueError
     except ValueError:
-        raise TemplateError(f"meter {meter!r} is not a time signature like '4/4' or '6/8'") from None
+        raise TemplateError(f"meter {meter!r} is not a time signature like '4/4' or '6/8' (denominator a power of 2)") from None
     bar = num * 4.0 / den
     if den >= 8 and num % 3 == 0 and num > 3:
         return bar, 1.5 * 8.0 / den, num // 3

@@ -50,6 +50,16 @@ def _pair_row(ex: dict[str, Any]) -> dict[str, Any]:
     return {"lyrics": lyrics_of(ex), "melody": {k: ex[k] for k in melody_features()}}
 
 
+def _meter_ok(ex: dict[str, Any]) -> bool:
+    from .extract import TemplateError, meter_info
+
+    try:
+        meter_info(ex["meter"])
+        return True
+    except TemplateError:
+        return False
+
+
 class MelodyPairing:
     """Lyrics -> TeleMelody template -> melody, against a direct lyrics -> melody baseline."""
 
@@ -81,8 +91,10 @@ class MelodyPairing:
         from regen_core.data import fingerprint
 
         features = datasets.Features({"lyrics": datasets.Value("string"), "melody": melody_features()})
-        return melodies.map(_pair_row, remove_columns=melodies.column_names, features=features,
-                            new_fingerprint=fingerprint(melodies._fingerprint, "pairs", "1"), desc="pair")
+        usable = melodies.filter(_meter_ok, new_fingerprint=fingerprint(melodies._fingerprint, "meter-ok", "1"),
+                                 desc="check metres")  # e.g. a '1/6' in O'Neill's collection
+        return usable.map(_pair_row, remove_columns=usable.column_names, features=features,
+                          new_fingerprint=fingerprint(usable._fingerprint, "pairs", "1"), desc="pair")
 
     def load_data(self) -> Any:
         """Splits train/valid/test (chorales, per piece) and unpaired (folk tunes, your folder)."""
