@@ -390,6 +390,7 @@ def train(
             if metric is not None and (best_value is None or metric < best_value):
                 best_value = metric
                 export(out / "best", {cfg.best_metric: metric})
+            t_last = time.perf_counter()  # validation is not training time
         if (cfg.save_every and step % cfg.save_every == 0) or done:
             save_checkpoint()
             t_last = time.perf_counter()  # checkpoint I/O is not training time
