@@ -136,3 +136,16 @@ def test_vq_dead_codes_are_restarted():
     used = stats["codes_used"]
     assert stats["restarted"] >= 16 - used > 0  # every unused (and any rarely used) code is re-seeded
     assert not torch.equal(before, vq.vq.quantize.embedding.weight)
+
+
+def test_latent_statistics_are_fixed_at_build_time(pairings):
+    """The latent normalisation is set before training, so an EMA copy of the model carries it too."""
+    import copy
+
+    torch.manual_seed(0)
+    p = pairings["image"]
+    ex = p.build("extract").eval()
+    gen = p.build("generate", ex)
+    assert not torch.allclose(gen.data_std, torch.ones_like(gen.data_std))
+    assert torch.equal(copy.deepcopy(gen).data_mean, gen.data_mean)
+    assert not any(b.requires_grad for b in (gen.data_mean, gen.data_std))

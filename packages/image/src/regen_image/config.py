@@ -35,7 +35,7 @@ class ImageConfig:
     unet_layers: int = 1  # ResNet layers per UNet block
     train_timesteps: int = 1000  # DDPM noise levels in training
     sample_steps: int = 25  # DDIM steps when sampling (the same for every diffusion model)
-    guidance: float = 2.0  # classifier-free guidance scale (1 = no guidance)
+    guidance: float = 3.0  # classifier-free guidance scale (1 = no guidance)
     cond_drop: float = 0.1  # probability of dropping the class in training (enables guidance)
     prior_dim: int = 128  # width of the masked-token transformer (VQ prior)
     prior_layers: int = 4  # transformer layers of the VQ prior

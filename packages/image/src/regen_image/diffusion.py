@@ -2,7 +2,7 @@
 
 One class serves three roles, so the comparison is like for like:
 latent diffusion (X -> KL latents), low-resolution diffusion (X -> 8x8 image) and the direct
-baseline (X -> 32x32 image). Training is DDPM (epsilon prediction, random timesteps); the class
+baseline (X -> 32x32 image). Training is DDPM (v-prediction, cosine schedule, random timesteps); the class
 is dropped with probability ``cond_drop`` (the null class ``num_classes``) so sampling can use
 classifier-free guidance. Sampling is deterministic DDIM (eta = 0) from seeded noise scaled by the
 temperature (temperature 0 starts from zero noise: the mode-seeking path).
@@ -51,8 +51,8 @@ class ClassDiffusion(nn.Module):
     """p(target | class) by DDPM training and DDIM sampling with classifier-free guidance.
 
     ``scaling`` says how the target is normalised for the UNet: ``"unit"`` maps [0, 1] images to
-    [-1, 1]; ``"stats"`` uses per-channel mean/std buffers estimated from the first training
-    batches (continuous latents of unknown scale).
+    [-1, 1]; ``"stats"`` uses per-channel mean/std buffers set by :meth:`set_stats` from the
+    extractor's Y' of a sample of training images (continuous latents of unknown scale).
     """
 
     stochastic = True
@@ -77,26 +77,24 @@ class ClassDiffusion(nn.Module):
         self.shape, self.num_classes, self.key, self.scaling = tuple(shape), num_classes, key, scaling
         self.sample_steps, self.guidance, self.cond_drop = sample_steps, guidance, cond_drop
         self.unet = tiny_unet(shape[0], shape[1], widths, layers, num_classes + 1)  # +1: the null class
+        # v-prediction: stable at the noisiest steps of the cosine schedule, where epsilon-prediction's
+        # x0 estimate divides by sqrt(alpha_bar) ~ 1e-4 and DDIM sampling blows up.
         self.scheduler = DDPMScheduler(num_train_timesteps=train_timesteps, beta_schedule="squaredcos_cap_v2",
-                                       clip_sample=False)
+                                       prediction_type="v_prediction", clip_sample=scaling == "unit")
         c = shape[0]
         self.register_buffer("data_mean", torch.zeros(c))  # (C,) per-channel mean of the target ("stats")
         self.register_buffer("data_std", torch.ones(c))  # (C,) per-channel std of the target ("stats")
-        self.register_buffer("stats_batches", torch.zeros(()))  # batches averaged into the stats so far
 
     # -- normalisation ---------------------------------------------------------------------
 
-    STATS_BATCHES = 20  # the stats are a running average over the first 20 training batches, then frozen
+    def set_stats(self, targets: torch.Tensor) -> None:
+        """Per-channel mean/std of sample targets (N, C, h, w), used by ``scaling="stats"``.
 
-    def _update_stats(self, target: torch.Tensor) -> None:
-        n = int(self.stats_batches.item())
-        if n >= self.STATS_BATCHES:
-            return
-        mean = target.mean(dim=(0, 2, 3))  # (C,)
-        std = target.std(dim=(0, 2, 3)).clamp_min(1e-4)  # (C,)
-        self.data_mean.mul_(n / (n + 1)).add_(mean / (n + 1))
-        self.data_std.copy_(std if n == 0 else self.data_std * n / (n + 1) + std / (n + 1))
-        self.stats_batches.add_(1)
+        Set once when the model is built (before training), so they are part of every copy of the
+        model (an EMA copy included) and are saved with the weights.
+        """
+        self.data_mean.copy_(targets.float().mean(dim=(0, 2, 3)))
+        self.data_std.copy_(targets.float().std(dim=(0, 2, 3)).clamp_min(1e-4))
 
     def normalise(self, target: torch.Tensor) -> torch.Tensor:
         if self.scaling == "unit":
@@ -113,9 +111,6 @@ class ClassDiffusion(nn.Module):
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         target = batch[self.key].float()  # (B, C, h, w)
         labels = batch["label"].long()  # (B,)
-        if self.training and self.scaling == "stats":
-            with torch.no_grad():
-                self._update_stats(target)
         x0 = self.normalise(target)  # (B, C, h, w)
         b = x0.shape[0]
         if self.training and self.cond_drop > 0:
@@ -125,7 +120,7 @@ class ClassDiffusion(nn.Module):
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), device=x0.device)
         xt = self.scheduler.add_noise(x0, noise, t)  # (B, C, h, w)
         pred = self.unet(xt, t, class_labels=labels).sample  # (B, C, h, w)
-        loss = F.mse_loss(pred, noise)
+        loss = F.mse_loss(pred, self.scheduler.get_velocity(x0, noise, t))
         return loss, {"mse": float(loss.detach())}
 
     # -- sampling --------------------------------------------------------------------------
@@ -148,12 +143,12 @@ class ClassDiffusion(nn.Module):
         null = torch.full_like(labels, self.num_classes)
         for t in sched.timesteps:
             if guidance == 1.0:
-                eps = self.unet(x, t, class_labels=labels).sample
+                v = self.unet(x, t, class_labels=labels).sample
             else:
                 both = self.unet(torch.cat([x, x]), t, class_labels=torch.cat([labels, null])).sample
-                eps_c, eps_u = both.chunk(2)  # (B, C, h, w) each
-                eps = eps_u + guidance * (eps_c - eps_u)
-            x = sched.step(eps, t, x, eta=0.0).prev_sample
+                v_c, v_u = both.chunk(2)  # (B, C, h, w) each
+                v = v_u + guidance * (v_c - v_u)
+            x = sched.step(v, t, x, eta=0.0).prev_sample
         return self.denormalise(x)
 
     def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:

@@ -122,11 +122,19 @@ class MaskedTokenPrior(nn.Module):
         return self.sample_batch(torch.tensor([c]), seed=seed, temperature=temperature)[0].cpu().numpy()
 
 
-def build_generator(cfg: ImageConfig, extractor: Any) -> nn.Module:
-    """The X -> Y' model for the extractor's kind of Y'."""
+def build_generator(cfg: ImageConfig, extractor: Any, stats_images: torch.Tensor | None = None) -> nn.Module:
+    """The X -> Y' model for the extractor's kind of Y'.
+
+    For KL latents, ``stats_images`` (N, C, H, W) - a sample of training images - fix the latent
+    normalisation (per-channel mean/std of their Y').
+    """
     shape = extractor.y_prime_shape
     if extractor.kind == "kl":
-        return diffusion_for(cfg, shape, key="y_prime", scaling="stats")
+        model = diffusion_for(cfg, shape, key="y_prime", scaling="stats")
+        if stats_images is not None:
+            with torch.no_grad():
+                model.set_stats(extractor.eval().extract_batch(stats_images).cpu())
+        return model
     if extractor.kind == "vq":
         return MaskedTokenPrior(cfg, shape)
     if extractor.kind == "down":

@@ -109,7 +109,10 @@ class ImagePairing:
         if extractor is None:  # a fresh (untrained) extractor fixes Y' shapes and, for kl/vq, the decoder
             extractor = build_extractor(cfg)
         if stage == "generate":
-            return build_generator(cfg, extractor)
+            stats_images = None
+            if cfg.y_prime == "kl":  # the latent normalisation: Y' statistics of (up to) 512 training images
+                stats_images = stack_split(self.load_data()["train"].select(range(min(512, len(self.load_data()["train"])))))[0]
+            return build_generator(cfg, extractor, stats_images)
         if stage == "regenerate":
             return build_regenerator(cfg, extractor)
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")
