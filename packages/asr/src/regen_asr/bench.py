@@ -6,12 +6,13 @@
 Steps:
 
 1. train the extractor's neural G2P once (shared by every run) and score it on held-out CMUdict words;
-2. per seed, train the P2G on text only (it never sees audio, so it does not depend on the number
-   of paired utterances) and score it from gold phonemes on the held-out test sentences;
-3. for each number of paired utterances (0 = all) and seed, train the phoneme CTC (generate) and
-   the character CTC (direct) with the same encoder and the same budget, then measure WER, CER,
-   PER and real-time factor of both sides on the same held-out-voice test utterances;
-4. (full run) pocketsphinx, a peer recogniser with its own English model, on the same test audio.
+2. for each number of paired utterances (0 = all) and seed, train the phoneme CTC (generate) and
+   the character CTC (direct) with the same encoder and the same budget;
+3. per seed, train the P2G on text only (it never sees audio, so it does not depend on the number
+   of paired utterances);
+4. measure WER, CER, PER, P2G-from-gold WER and real-time factor of both sides on the same
+   held-out-voice test utterances;
+5. (full run) pocketsphinx, a peer recogniser with its own English model, on the same test audio.
 
 Everything lands in ``DIR/bench.json`` (and the trained runs under ``DIR/runs``).
 """
@@ -75,7 +76,8 @@ def _copy_stage(src_run: Path, dst_run: Path, stage: str) -> None:
 
 
 def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: Sequence[int], seeds: Sequence[int],
-              n_test: int, peer: bool, progress: bool = False) -> dict[str, Any]:
+              n_test: int, peer: bool, progress: bool = False, g2p_words: int = 1000,
+              extract_from: str | None = None) -> dict[str, Any]:
     import dataclasses
 
     import torch
@@ -105,14 +107,39 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     }
     # 1. The extractor, shared by all runs.
     shared = out / "runs" / "shared"
+    if extract_from and not (shared / "extract" / "final").exists():
+        shutil.copytree(extract_from, shared / "extract" / "final")  # a G2P trained earlier (same config)
+        from regen_core.checkpoint import write_json_atomic
+        from regen_core.config import to_dict
+
+        write_json_atomic(shared / "run_config.json", to_dict(base))
     if not (shared / "extract" / "final").exists():
         train_stage(pairing, "extract", base, shared, data=data)
     _, models = load_run(shared)
     if models["extract"].g2p is not None:
-        g = evaluate_g2p(models["extract"])
+        g = evaluate_g2p(models["extract"], g2p_words)
         result["g2p"] = {k: g[k] for k in ("g2p_per", "g2p_wer", "words")}
         result["g2p"]["target_per"] = 0.10
-    # 2. The P2G per seed (text only), copied into every run of that seed.
+    # 2. The paired side of every run: generate (phoneme CTC) and direct (character CTC), equal budgets.
+    n_train_all = len(data["train"])
+    resolved = sorted({size if 0 < size < n_train_all else 0 for size in sizes}, key=lambda s: s or n_train_all)
+    plans = []
+    for n_paired in resolved:
+        p_sized = ASRPairing(dataclasses.replace(base.pairing, n_paired=n_paired))
+        data_sized = p_sized.load_data() if n_paired else data
+        for seed in seeds:
+            tr = dataclasses.replace(base.train, generate=dataclasses.replace(base.train.generate, seed=seed),
+                                     direct=dataclasses.replace(base.train.direct, seed=seed))
+            cfg = dataclasses.replace(base, pairing=p_sized.config, train=tr)
+            run = out / "runs" / f"paired{len(data_sized['train'])}_seed{seed}"
+            _copy_stage(shared, run, "extract")
+            records = {}
+            for stage in ("generate", "direct"):
+                if not (run / stage / "final").exists():
+                    rec = train_stage(p_sized, stage, cfg, run, data=data_sized)
+                    records[stage] = {"steps": rec.steps, "seconds": round(rec.seconds, 1), "parameters": rec.parameters}
+            plans.append((len(data_sized["train"]), seed, p_sized, run, records))
+    # 3. The P2G per seed (text only, independent of the number of paired utterances).
     p2g_runs: dict[int, Path] = {}
     for seed in seeds:
         cfg = dataclasses.replace(base, train=dataclasses.replace(
@@ -122,34 +149,18 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
         if not (run / "regenerate" / "final").exists():
             train_stage(pairing, "regenerate", cfg, run, data=data)
         p2g_runs[seed] = run
-    # 3. The sweep over paired utterances.
+    # 4. Evaluate every run on the same test utterances.
     sweep = []
-    n_train_all = len(data["train"])
-    for size in sizes:
-        n_paired = size if 0 < size < n_train_all else 0
-        cfg_p = dataclasses.replace(base.pairing, n_paired=n_paired)
-        p_sized = ASRPairing(cfg_p)
-        data_sized = p_sized.load_data() if n_paired else data
-        entry: dict[str, Any] = {"n_paired": len(data_sized["train"]), "runs": []}
-        for seed in seeds:
-            tr = base.train
-            tr = dataclasses.replace(tr, generate=dataclasses.replace(tr.generate, seed=seed),
-                                     direct=dataclasses.replace(tr.direct, seed=seed))
-            cfg = dataclasses.replace(base, pairing=cfg_p, train=tr)
-            run = out / "runs" / f"paired{len(data_sized['train'])}_seed{seed}"
-            _copy_stage(shared, run, "extract")
+    for n_train in sorted({p[0] for p in plans}):
+        entry: dict[str, Any] = {"n_paired": n_train, "runs": []}
+        for _, seed, p_sized, run, records in [p for p in plans if p[0] == n_train]:
             _copy_stage(p2g_runs[seed], run, "regenerate")
-            records = {}
-            for stage in ("generate", "direct"):
-                if not (run / stage / "final").exists():
-                    rec = train_stage(p_sized, stage, cfg, run, data=data_sized)
-                    records[stage] = {"steps": rec.steps, "seconds": round(rec.seconds, 1), "parameters": rec.parameters}
             _, models = load_run(run)
             rep = asr_report(p_sized, models, data["test"], n=n_test, g2p_words=0, examples=3)
             rep["training"] = records
             rep["seed"] = seed
             entry["runs"].append(rep)
-            print(f"[bench] paired={entry['n_paired']} seed={seed}: regeneration WER {rep['regeneration']['wer']:.3f} "
+            print(f"[bench] paired={n_train} seed={seed}: regeneration WER {rep['regeneration']['wer']:.3f} "
                   f"direct WER {rep['direct']['wer']:.3f} (PER {rep['generate_per']:.3f})", flush=True)
         for side in ("regeneration", "direct"):
             for k in ("wer", "cer", "rtf"):
@@ -162,7 +173,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     result["p2g_wer_from_gold"] = sweep[0]["p2g_wer_from_gold"] if sweep else None
     result["targets"] = {"g2p_per": 0.10, "p2g_wer_from_gold": 0.05, "rtf": 0.05,
                          "regeneration_below_direct_at_n_paired_le": 500}
-    # 4. The peer system on the same test audio.
+    # 5. The peer system on the same test audio.
     if peer:
         result["pocketsphinx"] = pocketsphinx_scores(data["test"], base.pairing.sample_rate, n_test)
     result["seconds"] = round(time.perf_counter() - t_start, 1)
@@ -178,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
     p.add_argument("--n-test", type=int, default=0, help="test utterances (0 = all)")
     p.add_argument("--no-peer", action="store_true", help="skip pocketsphinx")
+    p.add_argument("--g2p-words", type=int, default=1000, help="held-out CMUdict words for the G2P score (0 = all)")
+    p.add_argument("--extract-from", default=None, help="reuse a trained extract model folder (same pairing config)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -194,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_bench(args.out, config=config, overrides=args.overrides, sizes=sizes, seeds=seeds,
                            n_test=args.n_test or (4 if args.quick else 0), peer=not (args.quick or args.no_peer),
-                           progress=args.progress)
+                           progress=args.progress, g2p_words=200 if args.quick else args.g2p_words,
+                           extract_from=args.extract_from)
     except USER_ERRORS as err:
         print(f"regen_asr.bench: error: {err}", file=sys.stderr)
         return 2

@@ -25,7 +25,6 @@ from torch import nn
 from .seq2seq import Seq2Seq
 from .vocab import WORD_SEP, G2PError, char_vocab, normalise, phoneme_vocab
 
-G2P_VERSION = "1"  # bump when the extraction changes meaningfully (invalidates Y' caches)
 _WORD = re.compile(r"[a-z][a-z']*")
 
 
