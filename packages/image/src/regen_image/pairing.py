@@ -81,6 +81,7 @@ class ImagePairing:
         Metric("fid_real_vs_real", False, "FID between two real sets of the same size and classes (the floor at this n)"),
         Metric("precision", True, "k-NN precision: share of samples inside the real feature manifold"),
         Metric("recall", True, "k-NN recall: share of real images inside the samples' feature manifold"),
+        Metric("set_cond_acc", True, "share of the set the evaluation classifier assigns to the requested class"),
         Metric("classifier_accuracy", True, "test accuracy of the evaluation classifier on real images (trust in the above)"),
     )
     config_class: ClassVar[type] = ImageConfig
