@@ -49,7 +49,7 @@ apt:
 	fi
 
 test: setup
-	$(BIN)/python -m pytest -q tests $(foreach p,$(PACKAGES),$(p)tests) \
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests $(foreach p,$(PACKAGES),$(p)tests) \
 		--ignore-glob='packages/*/tests/test_contract.py'
 
 demo: setup

@@ -427,7 +427,8 @@ def synthesize(
     for etype, ms, text_pos, length, name in events:
         t = min(ms / 1000.0, duration)
         if etype == _EVENT_WORD:
-            words.append((max(text_pos - 1, 0), length, t))
+            if length > 0:  # espeak may close an utterance with an empty word event
+                words.append((max(text_pos - 1, 0), length, t))
         elif etype == _EVENT_PHONEME:
             symbol = name.decode("utf-8", "replace") or PAUSE
             if starts and t < starts[-1]:
