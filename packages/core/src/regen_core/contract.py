@@ -125,6 +125,15 @@ class Pairing(Protocol):
         ...
 
 
+class SetMetrics(Protocol):
+    """Optional: metrics of a whole set of outputs (FID, precision/recall), computed once per seed.
+
+    A pairing offering them has ``set_metrics_spec: tuple[Metric, ...]`` and this method.
+    """
+
+    def set_metrics(self, predictions: list[Any], references: list[Any], xs: list[Any]) -> dict[str, float]: ...
+
+
 class Visualiser(Protocol):
     """Optional per-domain drawer: a pairing may offer ``visualise(...)`` with this signature."""
 

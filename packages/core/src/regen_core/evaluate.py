@@ -114,7 +114,7 @@ def evaluate(
 
 
 def build_report(pairing: Any, per_seed: dict[str, list[dict[str, float]]], eval_cfg: Any, budgets: dict) -> dict:
-    specs: list[Metric] = list(pairing.metrics_spec) + [
+    specs: list[Metric] = list(pairing.metrics_spec) + list(getattr(pairing, "set_metrics_spec", ())) + [
         Metric("seconds_per_sample", False, "wall seconds to sample one Y on this machine")
     ]
     known = {m.name for m in specs}
