@@ -311,8 +311,10 @@ def train(
     t_last = time.perf_counter()
     micro = 0
     stopped_early = False
+    on_cpu = device.type == "cpu"
     for mb in loader:
-        mb = to_device(mb, device)
+        if not on_cpu:  # collated batches are already on the CPU
+            mb = to_device(mb, device)
         last_micro = micro == cfg.grad_accum - 1
         sync = contextlib.nullcontext() if (world == 1 or last_micro) else model.no_sync()
         with sync:
