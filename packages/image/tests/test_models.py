@@ -71,7 +71,7 @@ def test_classifier_learns_and_set_metrics_of_real_images(pairings):
     p = pairings["image"]
     data = p.load_data()
     images, labels = stack_split(data["train"])
-    clf = M.train_classifier(images, labels, num_classes=10, steps=60, width=8, feature_dim=8)
+    clf = M.train_classifier(images, labels, num_classes=10, steps=200, width=8, feature_dim=8)
     assert M.accuracy(clf, images, labels) > 0.5
     test = data["test"]
     refs = [test[i]["image"] for i in range(len(test))]
