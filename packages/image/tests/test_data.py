@@ -63,6 +63,8 @@ def test_split_is_stratified_and_deterministic():
     assert np.bincount(labels[a["test"]], minlength=10).tolist() == [5] * 10
     assert not set(a["train"]) & set(a["test"]) and not set(a["valid"]) & set(a["test"])
     assert sum(len(v) for v in a.values()) == 500
+    capped = stratified_split(labels, 50, 50, 0, n_train=100)  # labels sorted by class: a naive cap keeps 2 classes
+    assert np.bincount(labels[capped["train"]], minlength=10).tolist() == [10] * 10
 
 
 def test_missing_shared_data_falls_back_to_digits(monkeypatch, tmp_path):

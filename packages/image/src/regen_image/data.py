@@ -285,8 +285,11 @@ def resolve_source(source: str, data_path: str) -> str:
     return "digits"
 
 
-def stratified_split(labels: np.ndarray, n_valid: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
-    """Index arrays for train/valid/test, each class spread evenly, deterministic in ``seed``."""
+def stratified_split(labels: np.ndarray, n_valid: int, n_test: int, seed: int, n_train: int = 0) -> dict[str, np.ndarray]:
+    """Index arrays for train/valid/test, each class spread evenly, deterministic in ``seed``.
+
+    ``n_train`` > 0 caps the training split, keeping it class-balanced.
+    """
     n = len(labels)
     if n < 3:
         raise ImageDataError(f"need at least 3 images to split into train/valid/test, got {n}")
@@ -301,7 +304,9 @@ def stratified_split(labels: np.ndarray, n_valid: int, n_test: int, seed: int) -
         ranks[members] = np.arange(len(members))
     interleaved = order[np.lexsort((np.arange(n), ranks[order]))]
     test, valid, train = interleaved[:n_test], interleaved[n_test : n_test + n_valid], interleaved[n_test + n_valid :]
-    return {"train": np.sort(rng.permutation(train)), "valid": np.sort(valid), "test": np.sort(test)}
+    if n_train > 0:
+        train = train[:n_train]  # still interleaved by class: the cap keeps every class
+    return {"train": np.sort(train), "valid": np.sort(valid), "test": np.sort(test)}
 
 
 def build_dataset(images: np.ndarray, labels: np.ndarray) -> Any:
@@ -333,9 +338,7 @@ def _load_splits(source: str, data_path: str, size: int, channels: int, num_clas
         where = f"image folder {data_path}"
     # 2. Check labels, split by class, cap the training set.
     labels = check_labels(labels, num_classes, where=where)
-    parts = stratified_split(labels, n_valid, n_test, seed)
-    if n_train > 0:
-        parts["train"] = parts["train"][:n_train]
+    parts = stratified_split(labels, n_valid, n_test, seed, n_train)
     # 3. One numpy-formatted dataset per split.
     return datasets.DatasetDict({k: build_dataset(images[idx], labels[idx]) for k, idx in parts.items()})
 

@@ -12,8 +12,6 @@ real-vs-real FID beside it, k-NN precision/recall) need a whole set of samples.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,7 +29,7 @@ from .extract import build_extractor
 from .generate import build_generator
 from .regenerate import build_regenerator
 
-CLASSIFIER_VERSION = "1"
+CLASSIFIER_VERSION = "2"  # 2: the n_train cap keeps every class (1 kept the first classes of sorted data)
 
 
 class TensorRows:
