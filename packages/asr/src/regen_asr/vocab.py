@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from regen_core.speech.sentences import number_to_words  # one English number speller for every domain
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 SPECIALS = (PAD, BOS, EOS)
@@ -87,25 +88,7 @@ def char_vocab() -> Vocab:
 
 # -- normalisation ------------------------------------------------------------------------------
 
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
-        "sixteen seventeen eighteen nineteen".split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_to_words(n: int) -> str:
-    """0 <= n < 10**12 as English words (``2023`` -> ``two thousand twenty three``)."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    if n < 1000:
-        rest = n % 100
-        return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + number_to_words(rest))
-    for scale, name in ((10**9, "billion"), (10**6, "million"), (10**3, "thousand")):
-        if n >= scale:
-            rest = n % scale
-            return number_to_words(n // scale) + " " + name + ("" if rest == 0 else " " + number_to_words(rest))
-    raise AssertionError("unreachable")
+_ONES = "zero one two three four five six seven eight nine".split()  # digit-by-digit reading of long codes
 
 
 def _expand_number(match: re.Match) -> str:
