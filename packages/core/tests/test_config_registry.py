@@ -63,6 +63,19 @@ def test_unknown_preset_lists_the_known_ones() -> None:
         preset_path(ToyPairing, "huge")
 
 
+def test_preset_name_is_not_shadowed_by_a_file_in_the_working_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()  # e.g. an output folder named like the preset
+    (tmp_path / "toy").write_text("not: yaml: at: all")
+    assert load_run_config(ToyPairing, "tiny") == load_run_config(ToyPairing, preset_path(ToyPairing, "tiny"))
+    assert load_run_config(ToyPairing, "toy").train.direct.max_steps == 20
+    (tmp_path / "mine.yaml").write_text("train:\n  generate:\n    max_steps: 3\n")
+    assert load_run_config(ToyPairing, "mine.yaml").train.generate.max_steps == 3
+    assert load_run_config(ToyPairing, "./mine.yaml").train.generate.max_steps == 3
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        load_run_config(ToyPairing, "missing.yaml")
+
+
 def test_round_trip_through_dict() -> None:
     cls = run_config_class(ToyConfig)
     cfg = load_run_config(ToyPairing, "tiny")

@@ -197,6 +197,29 @@ def test_ema_and_best_and_keep_last(tmp_path: Path) -> None:
     assert any("valid_loss" in row for row in log) and any("steps_per_s" in row for row in log)
 
 
+class BatchNormRegressor(trainer_script.Regressor):
+    """The regressor with a BatchNorm layer: buffers (running statistics) that EMA must carry over."""
+
+    def __init__(self) -> None:
+        super().__init__(16, 0.0)
+        self.net.insert(0, torch.nn.BatchNorm1d(8))
+
+
+def test_ema_carries_buffers(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = BatchNormRegressor()
+    data = [dict(x=it["x"] * 3 + 5, y=it["y"]) for it in trainer_script.make_data(64)]
+    cfg = TrainConfig(seed=0, max_steps=6, batch_size=8, lr=1e-2, save_every=0, ema_decay=0.9, progress=False,
+                      tensorboard=False, device="cpu")
+    train(model, StageData(data, None, trainer_script.collate_with_sleep(0)), cfg, tmp_path / "run")
+    saved = weights(tmp_path / "run" / "final")
+    bn = model.net[0]
+    # The exported (EMA) model's running statistics are the trained model's, not the initial zeros/ones.
+    assert torch.equal(saved["net.0.running_mean"], bn.running_mean)
+    assert torch.equal(saved["net.0.num_batches_tracked"], bn.num_batches_tracked)
+    assert float(saved["net.0.running_mean"].abs().mean()) > 1.0
+
+
 def test_schedule_warmup_then_cosine() -> None:
     f = lr_lambda(TrainConfig(max_steps=100, warmup_steps=10, min_lr_ratio=0.1))
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)

@@ -9,6 +9,7 @@ trainer's ``checkpoints/``, ``train_log.jsonl`` and the model folder ``final/``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,24 @@ def presets(pairing_cls: type) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
+def config_file(pairing_cls: type, config: str | Path) -> Path:
+    """A ``--config`` value as a file: a path when it looks like one (a ``.yaml``/``.yml`` suffix or a folder
+    separator), else the pairing's preset of that name — a same-named file in the working folder does not
+    shadow a preset."""
+    text = str(config)
+    p = Path(config)
+    if isinstance(config, Path) or p.suffix in (".yaml", ".yml") or "/" in text or (os.sep in text):
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        return p
+    return preset_path(pairing_cls, text)
+
+
 def load_run_config(pairing_cls: type, config: str | Path | None = None, overrides: list[str] | tuple = ()) -> Any:
     """The resolved run config: defaults <- preset name or YAML path <- ``key=value`` overrides."""
     files = []
     if config:
-        p = Path(config)
-        files.append(p if (p.suffix in (".yaml", ".yml") or p.exists()) else preset_path(pairing_cls, str(config)))
+        files.append(config_file(pairing_cls, config))
     return build_config(run_config_class(pairing_cls.config_class), files=files, overrides=list(overrides))
 
 

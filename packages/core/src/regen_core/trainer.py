@@ -355,6 +355,9 @@ def train(
             with torch.no_grad():
                 for pe, pm in zip(ema.parameters(), raw_model.parameters()):
                     pe.lerp_(pm.detach(), 1 - cfg.ema_decay)
+                # Buffers (BatchNorm running statistics, step counters) are not averaged: copy them.
+                for be, bm in zip(ema.buffers(), raw_model.buffers()):
+                    be.copy_(bm)
         step += 1
         window_steps += 1
         now = time.perf_counter()
