@@ -110,6 +110,9 @@ class _Worker:
             audio, rate = s.audio, s.sample_rate  # (T,) float32
             if self.sample_rate and self.sample_rate != rate:
                 audio, rate = resample(audio, rate, self.sample_rate), self.sample_rate  # (T',)
+                peak = float(np.abs(audio).max(initial=0.0))
+                if peak > 0.99:  # resampling rings past full scale on loud espeak output: scale, don't clip
+                    audio = audio * np.float32(0.99 / peak)
             save_wav(Path(self.folder) / "wavs" / f"{job.uid}.wav", audio, rate, allow_silent=False)
         except Exception as e:  # name the utterance: the traceback of a pool worker says little
             raise CorpusError(f"utterance {job.uid} ({job.voice}, {job.spoken[:60]!r}): {type(e).__name__}: {e}") from e
@@ -169,7 +172,9 @@ def build_corpus(
 
     The folder is built beside ``out`` and renamed into place when complete. An existing
     non-empty ``out`` is an error unless ``overwrite``. ``num_proc`` > 1 synthesises in that many
-    processes (spawned, each with its own libespeak-ng); the result does not depend on it.
+    processes (spawned, each with its own libespeak-ng); the result does not depend on it. As with
+    any spawned pool, a script that calls this with ``num_proc`` > 1 must do so under
+    ``if __name__ == "__main__":`` (the workers re-import the main module).
     """
     from tqdm.auto import tqdm
 

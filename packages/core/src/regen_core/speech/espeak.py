@@ -172,7 +172,13 @@ class _Engine:
         lib.espeak_SetSynthCallback(self._callback)
         self.lock = threading.Lock()
         self.dirty = False  # True once this process has synthesised in-process (fresh=False)
-        self._libc = ctypes.CDLL(None)  # for srand(): espeak's breath noise uses the C rand()
+        try:  # for srand(): espeak's breath noise uses the C rand(); seeding it makes synthesis deterministic
+            self._libc = ctypes.CDLL(None)
+        except (OSError, TypeError) as e:  # Windows has no process-wide C library handle
+            raise EspeakNotFoundError(
+                f"cannot reach the C library's srand() to seed espeak-ng's noise ({e}); deterministic "
+                "synthesis is supported on Linux and macOS"
+            ) from e
         self._voice: str | None = None
         self._params: tuple[int, int] | None = None
         self._accents: dict[str, str] | None = None
