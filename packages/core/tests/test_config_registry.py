@@ -85,7 +85,7 @@ def test_round_trip_through_dict() -> None:
 def test_list_shows_toy() -> None:
     found = registry.discover()
     assert "toy" in found
-    assert registry.describe(found["toy"].load()) == "toy  x -> y_prime -> y"
+    assert registry.describe(found["toy"].load()) == "toy  label -> signal -> signal"
 
 
 def fake_ep(name: str, value: str, dist: str) -> SimpleNamespace:

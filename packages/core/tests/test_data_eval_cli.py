@@ -117,6 +117,6 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path, capsys) -> None:
 def test_console_script_list_and_help() -> None:
     exe = Path(sys.executable).parent / "regen"
     res = subprocess.run([str(exe), "list"], capture_output=True, text=True, check=True)
-    assert "toy  x -> y_prime -> y" in res.stdout
+    assert "toy  label -> signal -> signal" in res.stdout
     res = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
     assert "compare" in res.stdout

@@ -87,6 +87,14 @@ def create(name: str, config: Any | None = None) -> Any:
     return cls(config if config is not None else cls.config_class())
 
 
+GENERIC_NAMES = frozenset({"x", "y", "y_prime"})
+
+
 def describe(cls: type) -> str:
-    """``name  X -> Y' -> Y`` as printed by ``regen list``."""
-    return f"{cls.name}  {cls.x.name} -> {cls.y_prime.name} -> {cls.y.name}"
+    """``name  X -> Y' -> Y`` as printed by ``regen list``: each spec's name, or its modality where the name
+    is only a generic column name (``x``, ``y``, ``y_prime``)."""
+
+    def label(spec: Any) -> str:
+        return spec.modality if spec.name in GENERIC_NAMES else spec.name
+
+    return f"{cls.name}  {label(cls.x)} -> {label(cls.y_prime)} -> {label(cls.y)}"
