@@ -1,8 +1,11 @@
 """Metrics that judge a waveform against its reference.
 
-- ``mcd``: mel-cepstral distortion (dB) with DTW. Cepstra are the DCT-II (orthonormal) of the
-  log-mel (the pairing's filterbank), coefficients 1..13: **c0 (energy) excluded**. MCD =
-  10 / ln 10 * sqrt(2 * sum_k (c_k - c'_k)^2), averaged over the DTW path.
+- ``mcd``: mel-cepstral distortion (dB) with DTW, coefficients 1..13: **c0 (energy) excluded**.
+  The mel-cepstrum c_k is the coefficient of cos(k w) in the natural-log *amplitude* log-mel
+  over the N mel bands (w = pi (n + 1/2) / N), i.e. log-mel[n] = c_0 + sum_k c_k cos(pi k (n + 1/2) / N),
+  so c_k = 2/N * DCT-II (c_0 = 1/N * the sum): the convention of SPTK-style mel-cepstra, for which
+  MCD = 10 / ln 10 * sqrt(2 * sum_k (c_k - c'_k)^2) is the RMS difference, in dB of power, of the
+  two cepstrally smoothed log spectra (:func:`mel_cepstral_distortion`). Averaged over the DTW path.
 - ``lsd``: log-spectral distance (dB), RMS over frequency of the difference of 10 log10 power
   spectra, averaged over frames: on the DTW path for predictions of another length, frame by
   frame for same-length signals (vocoder evaluation).
@@ -29,12 +32,23 @@ N_CEPS = 13
 MCD_CONST = 10.0 / np.log(10.0) * np.sqrt(2.0)
 
 
-def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+def cepstrum_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in): log-mel (natural-log amplitude, n_in bands) -> mel-cepstra c_0..c_{n_out-1}.
+
+    The inverse of the cosine series log-mel[n] = c_0 + sum_{k>=1} c_k cos(pi k (n + 1/2) / n_in).
+    (Not the orthonormal DCT, whose coefficients are sqrt(n_in / 2) times larger for k >= 1.)
+    """
     k = np.arange(n_out)[:, None]
     n = np.arange(n_in)[None, :]
-    m = np.cos(np.pi / n_in * (n + 0.5) * k) * np.sqrt(2.0 / n_in)
-    m[0] /= np.sqrt(2.0)
-    return m  # (n_out, n_in)
+    m = np.cos(np.pi / n_in * (n + 0.5) * k) * (2.0 / n_in)
+    m[0] /= 2.0
+    return m
+
+
+def mel_cepstral_distortion(cp: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """Per-frame MCD (dB) of aligned mel-cepstra (L, 1 + N_CEPS) each; c0 is excluded."""
+    diff = cp[:, 1:] - cr[:, 1:]
+    return MCD_CONST * np.sqrt((diff**2).sum(1))  # (L,)
 
 
 class Judge:
@@ -42,7 +56,7 @@ class Judge:
 
     def __init__(self, mel: LogMel):
         self.mel = mel
-        self.dct = _dct_matrix(mel.n_mels, N_CEPS + 1)
+        self.dct = cepstrum_matrix(mel.n_mels, N_CEPS + 1)  # (1 + N_CEPS, n_mels)
 
     @torch.no_grad()
     def logmel(self, wave: np.ndarray) -> np.ndarray:
@@ -79,8 +93,7 @@ class Judge:
         # 1. Mel-cepstra and the DTW path.
         cp, cr = self.cepstra(pred), self.cepstra(ref)
         path = self.dtw_path(cp, cr)
-        diff = cp[path[:, 0], 1:] - cr[path[:, 1], 1:]
-        mcd = float(MCD_CONST * np.mean(np.sqrt((diff**2).sum(1))))
+        mcd = float(np.mean(mel_cepstral_distortion(cp[path[:, 0]], cr[path[:, 1]])))
         # 2. LSD on the same path.
         lsd = self.lsd(pred, ref, path)
         # 3. F0 on voiced frames.
