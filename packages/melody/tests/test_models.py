@@ -60,3 +60,31 @@ def test_direct_and_outputs(tmp_path):
     back = parse_file(xml)
     assert back["pitch"] == y["pitch"] and back["syllables"][0] == "Twin-"
     assert MODES == ("major", "minor")
+
+
+def test_template_constrained_decoding_follows_the_template():
+    from regen_melody.extract import extract_template
+    from regen_melody.metrics import chord_accuracy, rhythm_accuracy
+    from regen_melody.regenerate import UNCONSTRAINED, TemplateDecoding
+
+    torch.manual_seed(0)
+    r = TemplateToMelody(NET).eval()  # untrained: only the decoding constraints can make it follow
+    y = {"pitch": [60, 62, 64, 65, 67, 65, 64, 62, 60, 67, 72, 71, 72], "meter": "3/4",
+         "onset": [0, 1, 1.5, 2, 3, 4.5, 5, 6, 7, 8, 9, 10, 12], "duration": [1, .5, .5, 1, 1.5, .5, 1, 1, 1, 1, 1, 2, 3]}
+    t = extract_template(y)
+    free = [r.sample(t, seed=s, decoding=UNCONSTRAINED) for s in range(4)]
+    every = [r.sample(t, seed=s, decoding=TemplateDecoding(chord="all", chord_bias=0.0, rhythm=True)) for s in range(4)]
+    assert all(chord_accuracy(m, t) == 1.0 and rhythm_accuracy(m, t) == 1.0 for m in every)
+    assert sum(chord_accuracy(m, t) for m in free) / 4 < 0.9  # a random net alone does not follow it
+    strong = r.sample(t, seed=0, decoding=TemplateDecoding(chord="strong", chord_bias=0.0, rhythm=True))
+    from regen_melody.extract import beat_of, chord_pitch_classes
+
+    for p, o, d, c in zip(strong["pitch"], strong["onset"], strong["duration"], t["chord"]):
+        on_beat = abs(o - round(o)) < 1e-6  # 3/4: beats are quarters
+        if on_beat:
+            assert (p + t["transpose"]) % 12 in chord_pitch_classes(c)
+    assert [beat_of(o, "3/4") for o in strong["onset"]] == t["beat"]
+    import pytest
+
+    with pytest.raises(ValueError, match="chord constraint"):
+        TemplateDecoding(chord="sometimes")

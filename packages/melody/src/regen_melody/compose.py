@@ -15,8 +15,11 @@ from typing import Any
 
 
 def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", meter: str = "", chords: str = "",
-            side: str = "regeneration", seed: int = 0, temperature: float = 1.0) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(melody, template) for ``lyrics`` from a trained run; template is None on the direct side."""
+            side: str = "regeneration", seed: int = 0, temperature: float = 1.0,
+            decoding: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(melody, template) for ``lyrics`` from a trained run; template is None on the direct side.
+    ``decoding`` overrides fields of the run's template-constrained sampling (``regenerate.TemplateDecoding``:
+    chord, chord_bias, rhythm)."""
     from regen_core.contract import regenerate_pipeline
     from regen_core.pipeline import load_run
 
@@ -34,6 +37,10 @@ def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", mete
     for s in ("generate", "regenerate"):
         if s not in models:
             raise FileNotFoundError(f"{run} has no trained {s} stage (train it with python -m regen_melody.train --stage {s})")
+    if decoding:
+        from dataclasses import replace
+
+        models["regenerate"].decoding = replace(models["regenerate"].decoding, **decoding)
     inf = regenerate_pipeline(condition, models["generate"], models["regenerate"], seed=seed, temperature=temperature)
     return inf.y, inf.y_prime
 
@@ -54,14 +61,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--side", default="regeneration", choices=("regeneration", "direct"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--chord-constraint", default="", choices=("", "none", "strong", "all"),
+                    help="template-constrained decoding: pitches outside the template chord are masked on strong "
+                         "notes / on all notes / never (default: the run's pairing.decoding)")
+    ap.add_argument("--chord-bias", type=float, default=None, help="logit bonus for chord tones on unmasked notes")
+    ap.add_argument("--rhythm-constraint", default="", choices=("", "on", "off"),
+                    help="keep onsets inside the template's beats (default: the run's pairing.decoding)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if out.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml"):
         print(f"error: --out {out}: use a .mid or .musicxml name", file=sys.stderr)
         return 2
+    decoding: dict[str, Any] = {}
+    if args.chord_constraint:
+        decoding["chord"] = args.chord_constraint
+    if args.chord_bias is not None:
+        decoding["chord_bias"] = args.chord_bias
+    if args.rhythm_constraint:
+        decoding["rhythm"] = args.rhythm_constraint == "on"
     try:
         melody, template = compose(args.model, args.lyrics, key=args.key, mode=args.mode, meter=args.meter,
-                                   chords=args.chords, side=args.side, seed=args.seed, temperature=args.temperature)
+                                   chords=args.chords, side=args.side, seed=args.seed, temperature=args.temperature,
+                                   decoding=decoding)
     except (MelodyInputError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

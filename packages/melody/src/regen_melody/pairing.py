@@ -21,6 +21,7 @@ from .data import (
     folder_sources, folk_sources, lyrics_of, melody_features,
 )
 from .modules import NetConfig
+from .regenerate import TemplateDecoding
 
 CHORALE_LANGUAGE = "de"  # the chorales' lyrics are German
 
@@ -41,6 +42,7 @@ class MelodyConfig:
     max_notes: int = 128  # training sequences are cut into windows of at most this many notes
     language: str = "auto"  # lyrics language when sampling: auto, en (CMUdict) or de (pyphen)
     top_k: int = 8  # sampling keeps the k most likely tokens (0 = all)
+    decoding: TemplateDecoding = field(default_factory=TemplateDecoding)  # template-constrained sampling of the regenerator (chord none/strong/all, chord_bias, rhythm)
     generate_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=64, n_layers=2))  # lyrics -> template
     regenerate_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=96, n_layers=3))  # template -> melody
     direct_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=96, n_layers=3))  # lyrics -> melody
@@ -134,7 +136,7 @@ class MelodyPairing:
         if stage == "generate":
             return LyricsToTemplate(cfg.generate_net, top_k=cfg.top_k, language=cfg.language)
         if stage == "regenerate":
-            return TemplateToMelody(cfg.regenerate_net, top_k=cfg.top_k)
+            return TemplateToMelody(cfg.regenerate_net, top_k=cfg.top_k, decoding=cfg.decoding)
         if stage == "direct":
             return LyricsToMelody(cfg.direct_net, top_k=cfg.top_k, language=cfg.language)
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")

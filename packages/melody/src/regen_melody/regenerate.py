@@ -15,13 +15,14 @@ syllables, so it is singable and writable as MIDI / MusicXML with lyrics.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .extract import MODES, N_CHORDS, check_template, meter_info
+from .extract import MODES, N_CHORDS, check_template, chord_pitch_classes, meter_info
 from .modules import AlignedTransformer, NetConfig, generator_for, mask_below, mask_from
 
 METERS = ("4/4", "3/4", "2/4", "6/8", "3/8", "9/8", "12/8", "2/2", "3/2", "6/4", "5/4", "other")
@@ -78,22 +79,87 @@ def tokens_to_melody(tokens: list[list[int]], meter: str, transpose: int, pitch_
     return {"pitch": pitches, "onset": onsets, "duration": durs}
 
 
-def note_constraint(meter: str):
-    """Masks that keep sampled notes valid: inside the bar, strictly after the previous onset."""
-    bar_ql, _, _ = meter_info(meter)
+CHORD_CONSTRAINTS = ("none", "strong", "all")
+
+
+@dataclass(frozen=True)
+class TemplateDecoding:
+    """Template-constrained decoding: how strictly sampled notes are held to their template.
+
+    The constraints act on the sampler's logits only (the network is the same); the direct
+    baseline has no template, so it gets none of them (only ``note_constraint``'s validity masks).
+    """
+
+    chord: str = "strong"  # none | strong: pitches outside the template chord are masked on strong notes (onset on a beat, or a beat long or more) | all: on every note
+    chord_bias: float = 0.0  # logit added to chord tones on the notes the chord mask leaves free (0 = off: passing tones stay the model's)
+    rhythm: bool = True  # onsets stay inside the template's beat; a note with a cadence label lasts at least a beat
+
+    def __post_init__(self) -> None:
+        if self.chord not in CHORD_CONSTRAINTS:
+            raise ValueError(f"chord constraint {self.chord!r}: expected one of {', '.join(CHORD_CONSTRAINTS)}")
+
+
+UNCONSTRAINED = TemplateDecoding(chord="none", chord_bias=0.0, rhythm=False)
+
+
+def note_constraint(meter: str, template: dict[str, Any] | None = None, decoding: TemplateDecoding = UNCONSTRAINED):
+    """Masks that keep sampled notes valid (inside the bar, strictly after the previous onset) and,
+    given a template, hold them to it as ``decoding`` says (see :class:`TemplateDecoding`)."""
+    bar_ql, beat_ql, _ = meter_info(meter)
     n_pos = min(NOTE_SIZES[1], int(round(bar_ql / 0.25)))
+    beat_len = max(1, int(round(beat_ql / 0.25)))  # sixteenths per beat
     state = {"pos": -1}
+    use = template is not None
+
+    def beat_range(i: int) -> tuple[int, int]:
+        """[lo, hi) positions (sixteenths) of note i's template beat."""
+        b = int(template["beat"][i])
+        return min(b * beat_len, n_pos - 1), min((b + 1) * beat_len, n_pos)
 
     def constrain(i: int, field: int, row: torch.Tensor, chosen: list[int]) -> torch.Tensor:
-        if field == 0 and state["pos"] >= n_pos - 1:
-            return mask_below(row, 1)  # the previous note sits on the bar's last sixteenth: move on
+        rhythm = use and decoding.rhythm and i < len(template["beat"])
+        if field == 0:
+            last = n_pos - 1
+            if rhythm:
+                last = beat_range(i)[1] - 1  # the beat's last sixteenth in this bar
+            if state["pos"] >= last:
+                return mask_below(row, 1)  # no room left in this bar (for this beat): move on
+            return row
         if field == 1:
             row = mask_from(row, n_pos)
+            lo = 0
+            if rhythm:
+                lo, hi = beat_range(i)
+                row = mask_from(row, hi)
             if chosen[0] == 0 and state["pos"] >= 0:
-                row = row.clone()
-                row[: state["pos"] + 1] = float("-inf")
+                lo = max(lo, state["pos"] + 1)
+            if lo > 0:
+                row = mask_below(row, lo)
+            return row
+        if field == 2:
+            if rhythm and int(template["cadence"][i]) > 0:
+                row = mask_below(row, beat_len - 1)  # duration token = sixteenths - 1
+            return row
         if field == 3:
             state["pos"] = chosen[1]
+            if use and (decoding.chord != "none" or decoding.chord_bias):
+                row = chord_logits(row, i, chosen)
+        return row
+
+    def chord_logits(row: torch.Tensor, i: int, chosen: list[int]) -> torch.Tensor:
+        if not use or i >= len(template["chord"]):
+            return row
+        pcs = chord_pitch_classes(int(template["chord"][i]))
+        if not pcs:  # "no chord": nothing to follow
+            return row
+        tone = torch.zeros(row.numel(), dtype=torch.bool, device=row.device)
+        for pc in pcs:
+            tone[(pc - PITCH_LO) % 12 :: 12] = True  # pitch token t sounds MIDI t + PITCH_LO
+        strong = chosen[1] % beat_len == 0 or chosen[2] + 1 >= beat_len
+        if decoding.chord == "all" or (decoding.chord == "strong" and strong):
+            return row.masked_fill(~tone, float("-inf"))
+        if decoding.chord_bias:
+            return row + decoding.chord_bias * tone.to(row.dtype)
         return row
 
     return constrain
@@ -132,9 +198,10 @@ def chunks(n: int, size: int) -> list[tuple[int, int]]:
 class TemplateToMelody(nn.Module):
     """Template (Y') -> melody (Y): an aligned transformer, one note per template entry."""
 
-    def __init__(self, net: NetConfig, top_k: int = 8):
+    def __init__(self, net: NetConfig, top_k: int = 8, decoding: TemplateDecoding = UNCONSTRAINED):
         super().__init__()
         self.top_k = top_k
+        self.decoding = decoding  # template-constrained sampling (a sampling option, not a weight)
         self.net = AlignedTransformer((MAX_BEATS, N_CHORDS, 3), (len(MODES), len(METERS)), NOTE_SIZES, net)
 
     @staticmethod
@@ -148,14 +215,17 @@ class TemplateToMelody(nn.Module):
         return self.net.loss(batch["cond"], batch["glob"], batch["out"], batch["lengths"], NOTE_FIELDS)
 
     @torch.no_grad()
-    def sample(self, condition: dict[str, Any], *, seed: int | None = None, temperature: float = 1.0) -> dict[str, Any]:
+    def sample(self, condition: dict[str, Any], *, seed: int | None = None, temperature: float = 1.0,
+               decoding: TemplateDecoding | None = None) -> dict[str, Any]:
+        """A melody following ``condition`` (a template); ``decoding`` overrides the model's constraints."""
         check_template(condition)
         cond, glob = template_condition(condition)
         device = next(self.parameters()).device
         meter = condition.get("meter") or "4/4"
         tokens = self.net.sample(
             torch.as_tensor(cond, device=device), torch.as_tensor(glob, device=device), temperature=temperature,
-            top_k=self.top_k, generator=generator_for(seed), constrain=note_constraint(meter),
+            top_k=self.top_k, generator=generator_for(seed),
+            constrain=note_constraint(meter, condition, decoding if decoding is not None else self.decoding),
         )
         mel = tokens_to_melody(tokens, meter, int(condition.get("transpose", 0)))
         syl = list(condition.get("syllables") or [])
