@@ -100,3 +100,48 @@ def test_both_sides_have_the_same_parameter_class(toy):
     regen = count(p.build("generate", ext)) + count(p.build("regenerate", ext))
     direct = count(p.build("direct", ext))
     assert 0.7 < direct / regen < 1.3
+
+
+def test_envelope_of_a_flat_spectrum_is_flat():
+    from regen_tts.extract import LogMel
+    from regen_tts.regenerate import envelope_interpolation
+
+    mel = LogMel(16000, 512, 128, 512, 40)
+    interp, log_area = envelope_interpolation(mel.fb)
+    assert torch.allclose(interp.sum(1), torch.ones(interp.shape[0]))  # convex weights per bin
+    flat = torch.full((mel.fb.shape[1], 1), 0.3)  # (F, 1) magnitude
+    log_mel = (mel.fb @ flat).log().T  # (1, n_mels)
+    env = interp @ (log_mel[0] - log_area)  # (F,)
+    assert torch.allclose(env, torch.full_like(env, float(np.log(0.3))), atol=1e-4)
+
+
+def test_vocoder_starts_from_the_pseudo_inverse_prior_and_trains(toy):
+    pairing, data = toy
+    torch.manual_seed(0)
+    voc = pairing.build("regenerate")
+    wave = torch.as_tensor(np.asarray(data["train"][0]["audio"], np.float32))[None, :2048]  # (1, S)
+    mel = voc.mel(wave)  # (1, T, n_mels)
+    log_mag, _ = voc.net.head.spectrum(voc.net.features(mel), voc.prior(mel))
+    assert torch.allclose(log_mag, voc.prior(mel).clamp(max=8.0))  # zero-initialised correction
+    loss, stats = voc({"audio": wave.repeat(2, 1)})
+    loss.backward()
+    assert {"lsd_db", "spec_lsd_db", "stft_mag"} <= set(stats) and torch.isfinite(loss)
+    assert voc.net.head.proj.weight.grad.abs().sum() > 0
+    plain = TTSPairing(dataclasses.replace(pairing.config, voc_mag_prior=False)).build("regenerate")
+    assert plain.prior(mel) is None and plain.sample(mel[0].numpy()).shape == voc.sample(mel[0].numpy()).shape
+
+
+def test_every_shipped_preset_loads_and_builds():
+    from pathlib import Path
+
+    import regen_tts
+
+    presets = sorted((Path(regen_tts.__file__).parent / "presets").glob("*.yaml"))
+    assert {p.stem for p in presets} >= {"toy", "tiny", "demo", "bench"}
+    for path in presets:
+        run_cfg = load_run_config(TTSPairing, path.stem)
+        p = TTSPairing(run_cfg.pairing)
+        ext = p.build("extract")
+        for stage in ("generate", "regenerate", "direct"):
+            assert isinstance(p.build(stage, ext), torch.nn.Module)
+        assert run_cfg.evaluate.seeds

@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="no training: extraction, Griffin-Lim and RTF only")
     p.add_argument("--out", required=True, help="folder for bench.json (and the full run's models)")
     p.add_argument("--run", help="a trained tts run folder to measure (skips training in the full bench)")
-    p.add_argument("--config", default="tiny", help="preset or YAML for the data and models (default tiny)")
+    p.add_argument("--config", default="bench", help="preset or YAML for the data and models (default bench: tiny models, longer budgets)")
     p.add_argument("--n", type=int, default=8, help="utterances per measurement")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     p.add_argument("--skip-fsdd", action="store_true", help="full bench: skip the FSDD vocoder")

@@ -57,6 +57,9 @@ class TTSConfig:
     voc_dim: int = 128  # ConvNeXt width of the vocoder and of the direct model's waveform decoder
     voc_layers: int = 4  # ConvNeXt blocks
     voc_kernel: int = 7  # depthwise kernel of the ConvNeXt blocks
+    voc_mag_prior: bool = True  # vocoder head predicts a correction of the mel's pseudo-inverse magnitude
+    voc_spec_weight: float = 1.0  # vocoder: weight of the log-spectral loss on the head's predicted magnitude
+    voc_lsd_weight: float = 1.0  # vocoder and direct decoder: weight of the log-spectral loss on the output wave
     segment: int = 8192  # training crop length in samples (vocoder and direct)
     gl_iters: int = 32  # Griffin-Lim iterations
     # -- codec Y' (tts-codec) -------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """``python -m regen_tts.demo --out DIR``: the TTS demo of ``make demo``.
 
-1. builds the synthetic 4-speaker corpus of the ``tiny`` preset (espeak-ng, cached);
-2. trains both sides at equal CPU budget (generate + regenerate vs direct, ``max_seconds`` each,
-   scaled by ``--budget-scale``);
+1. builds the synthetic 4-speaker corpus of the ``demo`` preset (= ``tiny``'s; espeak-ng, cached);
+2. trains both sides at equal CPU budget (generate 30 s + regenerate 20 s vs direct 50 s in the
+   ``demo`` preset, ``max_seconds`` each, scaled by ``--budget-scale``), so the whole demo takes
+   about 3 minutes on two CPU cores (``--config tiny`` or ``bench`` for longer budgets);
 3. evaluates regeneration vs direct on held-out sentences (3 seeds): ``DIR/evaluation/report.md``,
    WAVs and mel PNGs under ``DIR/evaluation/examples``;
 4. fine-tunes the vocoder on generator mels (teacher-forced durations) and measures the effect;
@@ -25,7 +26,7 @@ DEMO_TEXT = "Dr. Smith bought 3 apples for $2.50 on the 21st of May, and then he
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_tts.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--config", default="tiny", help="preset or YAML (default tiny)")
+    p.add_argument("--config", default="demo", help="preset or YAML (default demo: tiny models, short budgets)")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds (e.g. 0.3 for a quick look)")
     p.add_argument("--text", default=DEMO_TEXT, help="the sentence spoken in DIR/samples")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -52,12 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 1-2. Corpus and training (finished stages are kept when the demo is run again).
     print(f"[demo] corpus + training into {out / 'run'} ...", flush=True)
     run = train_run(args.config, out / "run", overrides)
+    print(f"[demo] corpus + training: {time.perf_counter() - t0:.0f} s", flush=True)
     pairing, models = load_run(run)
     run_cfg = load_run_config(TTSPairing, args.config, overrides)
     # 3. Evaluation.
     print("[demo] evaluating regeneration vs direct ...", flush=True)
     data = pairing.load_data()
     evaluate(pairing, models, data["test"], run_cfg.evaluate, out / "evaluation", budgets=run_budgets(run), progress=False)
+    print(f"[demo] evaluation done at {time.perf_counter() - t0:.0f} s", flush=True)
     # 4. Vocoder fine-tuning on generator mels.
     effect = None
     if models["regenerate"].__class__.__name__ == "Vocoder":

@@ -34,7 +34,7 @@ class DirectTTS(nn.Module):
         self.conditioner = TextConditioner(cfg, speakers)
         self.backbone = Backbone(cfg, len(speakers), cfg.n_mels, use_aligner)
         self.wave = WaveDecoder(cfg.d_model, cfg.voc_dim, cfg.voc_layers, cfg.voc_kernel, cfg.n_fft, cfg.hop, cfg.win)
-        self.loss = WaveLoss(mel, default_resolutions(cfg.n_fft))
+        self.loss = WaveLoss(mel, default_resolutions(cfg.n_fft), cfg.voc_lsd_weight)
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         audio = batch["audio"].float()  # (B, S)

@@ -94,7 +94,8 @@ class TTSPairing:
         if stage == "regenerate":
             if cfg.vocoder == "griffinlim":
                 return GriffinLim(self.log_mel(), cfg.gl_iters)
-            return Vocoder(self.log_mel(), cfg.voc_dim, cfg.voc_layers, cfg.voc_kernel)
+            return Vocoder(self.log_mel(), cfg.voc_dim, cfg.voc_layers, cfg.voc_kernel, cfg.voc_mag_prior,
+                           cfg.voc_spec_weight, cfg.voc_lsd_weight)
         if stage == "direct":
             return DirectTTS(cfg, self.speakers, self.use_aligner, self.log_mel())
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")
