@@ -1,7 +1,7 @@
 """Benchmark: regeneration vs direct ASR as paired data gets scarce, with a peer system alongside.
 
     python -m regen_asr.bench --quick --out DIR          # toy sizes, seconds: checks the machinery
-    python -m regen_asr.bench --out DIR [--sizes 100 500 0] [--seeds 0 1 2] [--config tiny] [key=value ...]
+    python -m regen_asr.bench --out DIR [--sizes 100 500 0] [--seeds 0 1 2] [--config bench] [key=value ...]
 
 Steps:
 
@@ -11,7 +11,8 @@ Steps:
 3. per seed, train the P2G on text only (it never sees audio, so it does not depend on the number
    of paired utterances);
 4. measure WER, CER, PER, P2G-from-gold WER and real-time factor of both sides on the same
-   held-out-voice test utterances;
+   held-out-voice test utterances (after one untimed warm-up utterance); for the first seed, the
+   same trained P2G is also scored in the other decoding mode (lexicon + LM vs the seq2seq alone);
 5. (full run) pocketsphinx, a peer recogniser with its own English model, on the same test audio.
 
 Everything lands in ``DIR/bench.json`` (and the trained runs under ``DIR/runs``).
@@ -20,7 +21,9 @@ Everything lands in ``DIR/bench.json`` (and the trained runs under ``DIR/runs``)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import platform
 import shutil
 import sys
@@ -69,6 +72,21 @@ def pocketsphinx_scores(test: Any, sample_rate: int, n: int = 0) -> dict[str, An
             "examples": [{"reference": r, "pocketsphinx": h} for r, h in list(zip(refs, hyps))[:3]]}
 
 
+def _other_mode_report(pairing: Any, models: dict[str, Any], test: Any, n_test: int) -> dict[str, Any]:
+    """The same trained P2G decoded in the other mode (lexicon <-> seq2seq), on the same test utterances."""
+    from .evaluate import asr_report
+
+    p2g = models["regenerate"]
+    mode = p2g.settings.mode
+    p2g.settings = dataclasses.replace(p2g.settings, mode="seq2seq" if mode == "lexicon" else "lexicon")
+    try:
+        rep = asr_report(pairing, models, test, n=n_test, g2p_words=0, examples=0)
+    finally:
+        p2g.settings = dataclasses.replace(p2g.settings, mode=mode)
+    return {"p2g_mode": "seq2seq" if mode == "lexicon" else "lexicon", "regeneration": rep["regeneration"],
+            "p2g_wer_from_gold": rep["p2g_wer_from_gold"], "p2g_cer_from_gold": rep["p2g_cer_from_gold"]}
+
+
 def _copy_stage(src_run: Path, dst_run: Path, stage: str) -> None:
     src, dst = src_run / stage / "final", dst_run / stage / "final"
     if not dst.exists():
@@ -77,9 +95,7 @@ def _copy_stage(src_run: Path, dst_run: Path, stage: str) -> None:
 
 def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: Sequence[int], seeds: Sequence[int],
               n_test: int, peer: bool, progress: bool = False, g2p_words: int = 1000,
-              extract_from: str | None = None) -> dict[str, Any]:
-    import dataclasses
-
+              extract_from: str | None = None, compare_modes: bool = False) -> dict[str, Any]:
     import torch
 
     from regen_core.pipeline import load_run, load_run_config, train_stage
@@ -98,6 +114,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     pairing = ASRPairing(base.pairing)
     data = pairing.load_data()
     result: dict[str, Any] = {
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "config": config, "overrides": list(overrides), "sizes": list(sizes), "seeds": list(seeds),
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "processor": platform.processor() or platform.machine()},
@@ -159,6 +176,9 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
             rep = asr_report(p_sized, models, data["test"], n=n_test, g2p_words=0, examples=3)
             rep["training"] = records
             rep["seed"] = seed
+            rep["p2g_mode"] = models["regenerate"].settings.mode
+            if compare_modes and seed == seeds[0]:
+                rep["other_p2g_mode"] = _other_mode_report(p_sized, models, data["test"], n_test)
             entry["runs"].append(rep)
             print(f"[bench] paired={n_train} seed={seed}: regeneration WER {rep['regeneration']['wer']:.3f} "
                   f"direct WER {rep['direct']['wer']:.3f} (PER {rep['generate_per']:.3f})", flush=True)
@@ -177,6 +197,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     if peer:
         result["pocketsphinx"] = pocketsphinx_scores(data["test"], base.pairing.sample_rate, n_test)
     result["seconds"] = round(time.perf_counter() - t_start, 1)
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
 
@@ -184,13 +205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--quick", action="store_true", help="toy preset, one size, one seed, no peer: seconds")
-    p.add_argument("--config", "-c", default=None, help="preset or YAML (default: tiny; toy with --quick)")
+    p.add_argument("--config", "-c", default=None, help="preset or YAML (default: bench; toy with --quick)")
     p.add_argument("--sizes", type=int, nargs="+", default=None, help="paired utterances per run (0 = all); default 100 500 0")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
     p.add_argument("--n-test", type=int, default=0, help="test utterances (0 = all)")
     p.add_argument("--no-peer", action="store_true", help="skip pocketsphinx")
     p.add_argument("--g2p-words", type=int, default=1000, help="held-out CMUdict words for the G2P score (0 = all)")
     p.add_argument("--extract-from", default=None, help="reuse a trained extract model folder (same pairing config)")
+    p.add_argument("--compare-modes", action="store_true",
+                   help="also score the first seed's P2G in the other decoding mode (lexicon vs seq2seq)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -201,14 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from regen_core.cli import USER_ERRORS
 
     torch.set_num_threads(max(1, args.threads))
-    config = args.config or ("toy" if args.quick else "tiny")
+    config = args.config or ("toy" if args.quick else "bench")
     sizes = args.sizes or ([0] if args.quick else [100, 500, 0])
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     try:
         result = run_bench(args.out, config=config, overrides=args.overrides, sizes=sizes, seeds=seeds,
                            n_test=args.n_test or (4 if args.quick else 0), peer=not (args.quick or args.no_peer),
                            progress=args.progress, g2p_words=200 if args.quick else args.g2p_words,
-                           extract_from=args.extract_from)
+                           extract_from=args.extract_from, compare_modes=args.compare_modes)
     except USER_ERRORS as err:
         print(f"regen_asr.bench: error: {err}", file=sys.stderr)
         return 2
@@ -222,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{e['direct_rtf']['mean']:.3f}")
     if "g2p" in result:
         print(f"G2P held-out CMUdict: PER {result['g2p']['g2p_per']:.3f}, word error {result['g2p']['g2p_wer']:.3f}")
+    for e in result["sweep"]:
+        other = e["runs"][0].get("other_p2g_mode")
+        if other:
+            print(f"paired={e['n_paired']:>5} seed {e['runs'][0]['seed']}, P2G decoded as {other['p2g_mode']}: regeneration WER "
+                  f"{other['regeneration']['wer']:.3f}, P2G-from-gold WER {other['p2g_wer_from_gold']:.3f}, "
+                  f"RTF {other['regeneration']['rtf']:.3f}")
     ps = result.get("pocketsphinx")
     if ps and ps.get("available"):
         print(f"pocketsphinx: WER {ps['wer']:.3f} CER {ps['cer']:.3f} RTF {ps['rtf']:.3f}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .extract import G2PSettings
 from .features import FeatureSettings
 from .recogniser import EncoderSettings
+from .lexdecode import LexDecodeSettings
 from .regenerate import P2GSettings
 
 DEFAULT_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
@@ -57,6 +58,16 @@ class ASRConfig:
     ctc_beam: int = 8  # CTC prefix beam width; 1 = greedy
     max_window_s: float = 20.0  # audio longer than this is decoded in windows cut at pauses
     # -- regenerate: P2G ------------------------------------------------------------------------
+    p2g_mode: str = "lexicon"  # "lexicon": inverted extractor lexicon + word LM, neural fallback; "seq2seq": the neural P2G alone
+    p2g_lm_order: int = 3  # lexicon mode: word n-gram order (Kneser-Ney, counted on the P2G text)
+    p2g_lm_weight: float = 1.0  # lexicon mode: weight of the LM log-probability
+    p2g_edit_cost: float = 1.5  # lexicon mode: nats per phoneme edit when a span only nearly matches a word
+    p2g_max_edit_ratio: float = 0.5  # lexicon mode: most phoneme edits per phoneme of an approximate match (at least 1)
+    p2g_max_near: int = 8  # lexicon mode: approximate matches kept per unmatched span
+    p2g_boundary_cost: float = 4.0  # lexicon mode: nats for a word crossing a "|" or ending where there is none
+    p2g_fallback_cost: float = 2.0  # lexicon mode: nats for a span spelled by the neural fallback
+    p2g_lex_beam: int = 8  # lexicon mode: hypotheses kept per phoneme position
+    p2g_open_vocab: bool = True  # lexicon mode: CMUdict words outside the text are candidates too
     p2g_d_model: int = 192  # P2G transformer width
     p2g_layers: int = 3  # P2G encoder and decoder layers
     p2g_heads: int = 4  # P2G attention heads
@@ -83,4 +94,8 @@ class ASRConfig:
         return P2GSettings(d_model=self.p2g_d_model, n_heads=self.p2g_heads, enc_layers=self.p2g_layers,
                            dec_layers=self.p2g_layers, dropout=self.p2g_dropout, beam=self.p2g_beam,
                            n_best=self.p2g_n_best, rescore_weight=self.p2g_rescore, chunk_words=self.p2g_chunk_words,
-                           noise=self.p2g_noise)
+                           noise=self.p2g_noise, mode=self.p2g_mode, lm_order=self.p2g_lm_order,
+                           lexicon=LexDecodeSettings(lm_weight=self.p2g_lm_weight, edit_cost=self.p2g_edit_cost,
+                                                     max_edit_ratio=self.p2g_max_edit_ratio, max_near=self.p2g_max_near, boundary_cost=self.p2g_boundary_cost,
+                                                     fallback_cost=self.p2g_fallback_cost, beam=self.p2g_lex_beam,
+                                                     open_vocab=self.p2g_open_vocab))

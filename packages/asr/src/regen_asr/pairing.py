@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+import weakref
+
 import numpy as np
 from torch import nn
 
@@ -43,6 +45,8 @@ class ASRPairing:
     def __init__(self, config: ASRConfig):
         self.config = config
         self._features: dict[str, list[np.ndarray]] = {}  # log-mel per split, shared by generate and direct
+        # regenerators built but not yet given their text statistics: stage_data("regenerate") fits them
+        self._unfitted: list[weakref.ref] = []
 
     # -- data ------------------------------------------------------------------------------
 
@@ -85,8 +89,16 @@ class ASRPairing:
                          "chars": np.asarray(tgt_v.encode(t, what="character") + [tgt_v.eos])}
                         for p, t in zip(phonemes, texts) if p]
 
-            train = text_rows(asr_data.text_corpus(cfg, data))
+            texts = asr_data.text_corpus(cfg, data)
+            train = text_rows(texts)
             valid = text_rows(asr_data.cap(list(data["valid"]["text"]), cfg.n_valid))
+            # the lexicon decoder's word LM and lexicon are counted on the same text (regen_core's trainer
+            # only runs gradient steps, so the regenerator built for this stage is fitted here)
+            for ref in self._unfitted:
+                model = ref()
+                if model is not None and model.extractor is extractor and not model.fitted:
+                    model.fit_text(texts)
+            self._unfitted = [r for r in self._unfitted if r() is not None and not r().fitted]
             return StageData(train, valid, asr_data.seq2seq_collate("phonemes", "chars"))
         if stage in ("generate", "direct"):
             # 3. Paired audio: log-mel features with phoneme (generate) or character (direct) targets.
@@ -121,7 +133,10 @@ class ASRPairing:
         if stage == "generate":
             return PhonemeRecogniser(cfg.encoder(), cfg.features(), stress=cfg.stress)
         if stage == "regenerate":
-            return P2G(cfg.p2g(), stress=cfg.stress, extractor=extractor)
+            model = P2G(cfg.p2g(), stress=cfg.stress, extractor=extractor)
+            if cfg.p2g_mode == "lexicon":
+                self._unfitted = [r for r in self._unfitted if r() is not None] + [weakref.ref(model)]
+            return model
         if stage == "direct":
             return CharRecogniser(cfg.encoder(), cfg.features())
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")

@@ -83,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         sr = pairing.config.sample_rate
+        if hasattr(models["regenerate"], "warm_up"):
+            models["regenerate"].warm_up()  # build the lexicon decoder once, before the first file is timed
         status = 0
         for path in args.audio:
             try:
