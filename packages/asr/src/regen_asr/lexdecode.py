@@ -76,6 +76,10 @@ class LexiconDecoder:
             self.near_ids[i, : len(p)] = [self.symbol_id[x] for x in p]
         self.near_len = np.asarray([len(p) for p in self.near_prons], dtype=np.int64)  # (W,)
         self.by_len = {int(n): np.nonzero(self.near_len == n)[0] for n in np.unique(self.near_len)}  # length -> rows
+        self.near_counts = np.zeros((len(self.near_prons), len(symbols) + 1), dtype=np.int16)  # (W, symbols): bag of phonemes
+        for i, p in enumerate(self.near_prons):
+            for x in p:
+                self.near_counts[i, self.symbol_id[x]] += 1
         self._none = np.zeros(0, dtype=np.int64)
         self.k = settings.max_edit_ratio > 0 and settings.max_near > 0
         self.fallbacks = 0  # spans spelled by the neural fallback so far (for reports)
@@ -92,12 +96,18 @@ class LexiconDecoder:
     def _approx(self, span: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
         """The ``max_near`` corpus pronunciations nearest to ``span`` within the edit budget, with distances.
 
-        Levenshtein distances to every pronunciation of a compatible length at once: one numpy row
-        update per span phoneme, the insertion chain resolved by a running minimum.
+        Levenshtein distances to every pronunciation of a compatible length and phoneme content at once:
+        one numpy row update per span phoneme, the insertion chain resolved by a running minimum.
         """
         s = self.settings
         k = max(1, int(s.max_edit_ratio * len(span)))
         rows = np.concatenate([self.by_len.get(n, self._none) for n in range(max(1, len(span) - k), len(span) + k + 1)])
+        # a cheap lower bound first: edits >= longer length - shared phonemes (as multisets)
+        q_counts = np.zeros(self.near_counts.shape[1], dtype=np.int16)
+        for x in span:
+            q_counts[self.symbol_id.get(x, 0)] += 1 if x in self.symbol_id else 0
+        shared = np.minimum(self.near_counts[rows], q_counts).sum(axis=1)
+        rows = rows[np.maximum(self.near_len[rows], len(span)) - shared <= k]
         if len(rows) == 0:
             return []
         width = min(self.near_ids.shape[1], len(span) + k)  # longer columns are never read

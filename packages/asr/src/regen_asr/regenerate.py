@@ -136,6 +136,7 @@ class P2G(nn.Module):
         """Build what decoding needs (the lexicon decoder) now, so the first transcription is not slower."""
         if self.settings.mode == "lexicon":
             self.decoder()
+        self._spell([[self.src_vocab.tokens[-1]]])  # the fallback network's first call (lazy imports inside torch)
 
     @torch.no_grad()
     def _spell(self, spans: list[list[str]]) -> list[str]:
