@@ -6,9 +6,8 @@
    After a cadence the next onset is kept at least two beats away (the cadence rule needs it).
 3. Cadence from punctuation: clause end -> half, sentence end (and the last syllable) -> authentic.
 4. Tonality, metre and chord progression: given by the user, or sampled from what the model
-   learned on the paired data (mode, tonic-per-mode and metre priors, a chord bigram per mode
-   over chord windows); a window holding an authentic cadence takes the tonic chord. The tonic
-   is sampled only when neither a key nor chords are given (given chords fix the key: C / Am).
+   learned on the paired data (mode and metre priors, a chord bigram per mode over chord
+   windows); a window holding an authentic cadence takes the tonic chord.
 
 A condition is the lyrics string, or a dict ``{"lyrics": str, "mode": "major"|"minor",
 "key": "G", "meter": "3/4", "chords": ["C", "F", "G", "C"]}`` (every key but lyrics optional;
@@ -91,7 +90,6 @@ def rhythm_examples(y: dict[str, Any], t: dict[str, Any], language: str) -> dict
         "out": [[a] for a in adv],
         "meter": meter_index(meter),
         "mode": int(t["mode"]),
-        "tonic": ((9 if t["mode"] else 0) - int(t["transpose"])) % 12,  # the piece's tonic pitch class
         "chords": windows,
     }
 
@@ -105,7 +103,6 @@ def collate_generate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     for i, it in enumerate(items):
         chords[i, : len(it["chords"])] = torch.as_tensor(it["chords"], dtype=torch.long)
     batch["chords"] = chords
-    batch["tonic"] = torch.as_tensor([it["tonic"] for it in items], dtype=torch.long)  # (B,)
     return batch
 
 
@@ -118,7 +115,6 @@ class LyricsToTemplate(nn.Module):
         self.rhythm = AlignedTransformer(FEATURE_SIZES, (len(MODES), len(METERS)), (MAX_ADVANCE + 1,), net)
         self.meter_logits = nn.Parameter(torch.zeros(len(METERS)))  # (M,)
         self.mode_logits = nn.Parameter(torch.zeros(len(MODES)))  # (2,)
-        self.tonic_logits = nn.Parameter(torch.zeros(len(MODES), 12))  # (mode, tonic pitch class)
         self.chord_logits = nn.Parameter(torch.zeros(len(MODES), N_CHORDS + 1, N_CHORDS))  # (mode, previous or start, next)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -126,15 +122,13 @@ class LyricsToTemplate(nn.Module):
         b = batch["cond"].shape[0]
         meter_ce = F.cross_entropy(PRIOR_SCALE * self.meter_logits[None].expand(b, -1), batch["meter"])
         mode_ce = F.cross_entropy(PRIOR_SCALE * self.mode_logits[None].expand(b, -1), batch["mode"])
-        tonic_ce = F.cross_entropy(PRIOR_SCALE * self.tonic_logits[batch["mode"]], batch["tonic"])  # (B, 12) logits
         chords = batch["chords"]  # (B, W)
         prev = torch.cat([torch.full_like(chords[:, :1], N_CHORDS), chords[:, :-1].clamp(min=0)], 1)  # (B, W)
         table = PRIOR_SCALE * self.chord_logits[batch["mode"]]  # (B, N_CHORDS + 1, N_CHORDS)
         logits = torch.gather(table, 1, prev[..., None].expand(-1, -1, N_CHORDS))  # (B, W, N_CHORDS)
         chord_ce = F.cross_entropy(logits.reshape(-1, N_CHORDS), chords.reshape(-1), ignore_index=-100)
-        stats.update(ce_meter=float(meter_ce.detach()), ce_mode=float(mode_ce.detach()), ce_tonic=float(tonic_ce.detach()),
-                     ce_chord=float(chord_ce.detach()))
-        return loss + meter_ce + mode_ce + tonic_ce + chord_ce, stats
+        stats.update(ce_meter=float(meter_ce.detach()), ce_mode=float(mode_ce.detach()), ce_chord=float(chord_ce.detach()))
+        return loss + meter_ce + mode_ce + chord_ce, stats
 
     @staticmethod
     def _options(condition: Any) -> dict[str, Any]:
@@ -166,8 +160,6 @@ class LyricsToTemplate(nn.Module):
             minor = bool(pick(PRIOR_SCALE * self.mode_logits.float(), temperature, 0, g))
         if opts.get("key"):
             transpose = shift_to_c(tonic, minor)
-        elif not opts.get("chords"):  # no key, no chords: a tonic from the learned prior of this mode
-            transpose = shift_to_c(pick(PRIOR_SCALE * self.tonic_logits[int(minor)].float(), temperature, 0, g), minor)
         mode = int(minor)
         # 2. Rhythm: beats between onsets, syllable by syllable.
         cond = torch.as_tensor([s.features() for s in syls], device=device)  # (S, 6)
