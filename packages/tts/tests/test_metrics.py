@@ -52,3 +52,14 @@ def test_judge_on_waveforms_gain_changes_lsd_not_mcd():
     half = judge.all(0.5 * ref, ref)
     assert half["mcd"] == pytest.approx(0, abs=1e-4)  # a gain moves c0 only
     assert judge.lsd(0.5 * ref, ref) == pytest.approx(20 * np.log10(2), abs=1e-3)  # 6.0206 dB at every bin
+
+
+def test_lsd_in_a_band_keeps_only_the_low_bins():
+    judge = Judge(LogMel(16000, 1024, 256, 1024, N_MELS))
+    rng = np.random.default_rng(2)
+    ref = rng.normal(0, 0.1, 16000).astype(np.float32)
+    spec = np.fft.rfft(ref)
+    spec[np.fft.rfftfreq(len(ref), 1 / 16000) > 6000] *= 0.1  # -20 dB above 6 kHz only
+    pred = np.fft.irfft(spec, len(ref)).astype(np.float32)
+    assert judge.lsd(pred, ref, max_hz=4000) < 1.0 < judge.lsd(pred, ref)
+    assert judge.lsd(0.5 * ref, ref, max_hz=4000) == pytest.approx(20 * np.log10(2), abs=1e-3)

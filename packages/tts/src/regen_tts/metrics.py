@@ -77,8 +77,12 @@ class Judge:
         _, path = librosa.sequence.dtw(C=cost, backtrack=True)
         return path[::-1]  # (L, 2) pairs (i_pred, j_ref), in time order
 
-    def lsd(self, pred: np.ndarray, ref: np.ndarray, path: np.ndarray | None = None) -> float:
+    def lsd(self, pred: np.ndarray, ref: np.ndarray, path: np.ndarray | None = None, max_hz: float | None = None) -> float:
+        """LSD (dB); ``max_hz`` keeps only the STFT bins at or below that frequency."""
         sp, sr = self.power_db(pred), self.power_db(ref)
+        if max_hz is not None:
+            keep = np.arange(sp.shape[1]) * self.mel.sample_rate / self.mel.n_fft <= max_hz
+            sp, sr = sp[:, keep], sr[:, keep]
         if path is None:
             n = min(len(sp), len(sr))
             sp, sr = sp[:n], sr[:n]
