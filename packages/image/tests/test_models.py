@@ -149,3 +149,27 @@ def test_latent_statistics_are_fixed_at_build_time(pairings):
     assert not torch.allclose(gen.data_std, torch.ones_like(gen.data_std))
     assert torch.equal(copy.deepcopy(gen).data_mean, gen.data_mean)
     assert not any(b.requires_grad for b in (gen.data_mean, gen.data_std))
+
+
+def test_autoencoder_reconstruction_loss_choice(pairings):
+    import dataclasses
+
+    from regen_image.extract import KLAutoencoder, VQAutoencoder, reconstruction_loss
+
+    rec, y = torch.tensor([1.0, -1.0]), torch.tensor([-1.0, -1.0])
+    assert float(reconstruction_loss("l1", rec, y)) == pytest.approx(1.0)
+    assert float(reconstruction_loss("mse", rec, y)) == pytest.approx(2.0)
+    cfg = pairings["image"].config
+    for cls in (KLAutoencoder, VQAutoencoder):
+        with pytest.raises(ValueError, match="ae_loss"):
+            cls(dataclasses.replace(cfg, ae_loss="huber"))
+    # The loss the KL autoencoder trains on follows ae_loss: squared error plus the weighted KL.
+    torch.manual_seed(0)
+    ae = KLAutoencoder(dataclasses.replace(cfg, ae_loss="mse")).eval()
+    batch = {"image": torch.rand(2, 1, 32, 32)}
+    loss, stats = ae(batch)
+    with torch.no_grad():
+        target = batch["image"] * 2 - 1
+        mse = float(((ae.vae.decode(ae.extract_batch(batch["image"])).sample - target) ** 2).mean())
+    assert float(loss.detach()) == pytest.approx(mse + cfg.kl_weight * stats["kl"], rel=1e-4)
+    assert load_run_config(ImagePairing, "tiny").pairing.ae_loss == "mse"  # the demo preset loads and uses it

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 Y_PRIMES = ("kl", "vq", "down")
 SOURCES = ("auto", "mnist5k", "digits", "folder")
+AE_LOSSES = ("l1", "mse")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ImageConfig:
     ae_channels: tuple[int, ...] = (32, 64, 64)  # autoencoder widths; len-1 = number of 2x down-samplings (32 -> 8)
     latent_channels: int = 4  # channels of the KL latent / of a VQ code vector
     kl_weight: float = 1e-3  # weight of the per-element KL term of the KL autoencoder
+    ae_loss: str = "l1"  # autoencoders' reconstruction loss: "l1" or "mse" (mse escapes the all-black plateau of sparse digits within ~50 steps; l1 needs a few hundred)
     vq_codes: int = 64  # VQ codebook size
     vq_restart_every: int = 20  # re-seed unused VQ codes from encoder outputs every N training steps (0 = never)
     down_factor: int = 4  # explicit down-sampling factor (32 -> 8)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, VQModel
 from torch import nn
 
-from .config import ImageConfig
+from .config import AE_LOSSES, ImageConfig
 from .data import to_image
 
 
@@ -40,6 +40,26 @@ def _blocks(cfg: ImageConfig) -> dict[str, Any]:
         norm_num_groups=8 if all(c % 8 == 0 for c in cfg.ae_channels) else 1,
         sample_size=cfg.image_size,
     )
+
+
+def _check_loss(cfg: ImageConfig) -> None:
+    if cfg.ae_loss not in AE_LOSSES:
+        raise ValueError(f"pairing.ae_loss must be one of {AE_LOSSES}, got {cfg.ae_loss!r}")
+
+
+def reconstruction_loss(kind: str, rec: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean L1 or squared error between reconstructions and targets (both in [-1, 1]).
+
+    On sparse images such as digits (~85% background) L1's gradient has the same size for every
+    pixel, so a decoder that outputs the background everywhere sits in a flat plateau (loss ~0.2)
+    for a few hundred steps before the strokes appear; squared error weights the large errors on the
+    strokes and gets out within tens of steps.
+    """
+    if kind == "l1":
+        return (rec - y).abs().mean()
+    if kind == "mse":
+        return F.mse_loss(rec, y)
+    raise ValueError(f"pairing.ae_loss must be one of {AE_LOSSES}, got {kind!r}")
 
 
 def latent_size(cfg: ImageConfig) -> int:
@@ -68,13 +88,14 @@ class _ImageExtractor(nn.Module):
 
 
 class KLAutoencoder(_ImageExtractor):
-    """Analysis-by-synthesis: encoder -> diagonal Gaussian latent -> decoder, L1 + weighted KL."""
+    """Analysis-by-synthesis: encoder -> diagonal Gaussian latent -> decoder, L1 or MSE + weighted KL."""
 
     kind = "kl"
 
     def __init__(self, cfg: ImageConfig):
         super().__init__(cfg)
-        self.kl_weight = cfg.kl_weight
+        self.kl_weight, self.loss_kind = cfg.kl_weight, cfg.ae_loss
+        _check_loss(cfg)
         self.vae = AutoencoderKL(**_blocks(cfg), mid_block_add_attention=False)
         self.y_prime_shape = (cfg.latent_channels, latent_size(cfg), latent_size(cfg))
 
@@ -85,7 +106,7 @@ class KLAutoencoder(_ImageExtractor):
         rec = self.vae.decode(z).sample  # (B, C, H, W)
         l1 = (rec - y).abs().mean()
         kl = post.kl().mean() / z[0].numel()  # per latent element
-        loss = l1 + self.kl_weight * kl
+        loss = reconstruction_loss(self.loss_kind, rec, y) + self.kl_weight * kl
         return loss, {"l1": float(l1.detach()), "kl": float(kl.detach())}
 
     @torch.no_grad()
@@ -102,13 +123,14 @@ class KLAutoencoder(_ImageExtractor):
 
 
 class VQAutoencoder(_ImageExtractor):
-    """Encoder -> nearest codebook vector -> decoder; L1 + codebook/commitment loss."""
+    """Encoder -> nearest codebook vector -> decoder; L1 or MSE + codebook/commitment loss."""
 
     kind = "vq"
 
     def __init__(self, cfg: ImageConfig):
         super().__init__(cfg)
-        self.codes, self.restart_every = cfg.vq_codes, cfg.vq_restart_every
+        self.codes, self.restart_every, self.loss_kind = cfg.vq_codes, cfg.vq_restart_every, cfg.ae_loss
+        _check_loss(cfg)
         self.vq = VQModel(**_blocks(cfg), num_vq_embeddings=cfg.vq_codes, vq_embed_dim=cfg.latent_channels,
                           mid_block_add_attention=False)
         self.y_prime_shape = (latent_size(cfg), latent_size(cfg))
@@ -144,7 +166,7 @@ class VQAutoencoder(_ImageExtractor):
         l1 = (rec - y).abs().mean()
         restarted = self._restart_dead_codes(h.detach(), idx) if self.training else 0
         used = int(torch.unique(idx).numel())
-        return l1 + qloss, {"l1": float(l1.detach()), "vq": float(qloss.detach()), "codes_used": float(used),
+        return reconstruction_loss(self.loss_kind, rec, y) + qloss, {"l1": float(l1.detach()), "vq": float(qloss.detach()), "codes_used": float(used),
                             "restarted": float(restarted)}
 
     @torch.no_grad()
