@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .extract import chord_name
+from .extract import chord_name, transpose_chord
 
 
 def to_stream(y: dict[str, Any], title: str = "") -> Any:
@@ -74,12 +74,13 @@ def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: 
             syl = (y.get("syllables") or [])
             if i < len(syl) and syl[i]:
                 ax.text(o, p + 0.7, syl[i], fontsize=6, rotation=45)
-        t = y.get("template") or (template if name != "reference" else None)
+        t = y.get("template") or (template if name not in ("reference", "direct") else None)  # direct has no template
         if t and len(t.get("chord", [])) == len(y["pitch"]):
             last = None
             for o, c, k in zip(y["onset"], t["chord"], t["cadence"]):
                 if c != last:
-                    ax.text(o, min(y["pitch"]) - 3, chord_name(c), fontsize=6, color="tab:green")
+                    sounding = transpose_chord(int(c), -int(t.get("transpose", 0)))  # template chords are in C / Am
+                    ax.text(o, min(y["pitch"]) - 3, chord_name(sounding), fontsize=6, color="tab:green")
                     last = c
                 if k:
                     ax.axvline(o, color="tab:red" if k == 2 else "tab:orange", lw=0.6, alpha=0.6)
