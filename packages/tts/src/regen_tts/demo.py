@@ -1,9 +1,9 @@
 """``python -m regen_tts.demo --out DIR``: the TTS demo of ``make demo``.
 
 1. builds the synthetic 4-speaker corpus of the ``demo`` preset (= ``tiny``'s; espeak-ng, cached);
-2. trains both sides at equal CPU budget (generate 30 s + regenerate 20 s vs direct 50 s in the
+2. trains both sides at equal CPU budget (generate 25 s + regenerate 15 s vs direct 40 s in the
    ``demo`` preset, ``max_seconds`` each, scaled by ``--budget-scale``), so the whole demo takes
-   about 3 minutes on two CPU cores (``--config tiny`` or ``bench`` for longer budgets);
+   under 3 minutes on two CPU cores (``--config tiny`` or ``bench`` for longer budgets);
 3. evaluates regeneration vs direct on held-out sentences (3 seeds): ``DIR/evaluation/report.md``,
    WAVs and mel PNGs under ``DIR/evaluation/examples``;
 4. fine-tunes the vocoder on generator mels (teacher-forced durations) and measures the effect;
