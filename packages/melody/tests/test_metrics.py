@@ -46,3 +46,11 @@ def test_melody_distance_grows_with_contour_difference():
     assert 0 < melody_metrics(flat, REF)["MD"] < melody_metrics(zigzag, REF)["MD"]
     assert dtw(np.array([0.0, 1, 2]), np.array([0.0, 1, 1, 2])) == 0.0
     assert overlap(np.array([1.0, 0]), np.array([0.0, 1])) == 0.0
+
+
+def test_key_normalised_pitch_overlap_ignores_the_key_but_not_the_tune():
+    up_a_tone = mel([p + 2 for p in REF["pitch"]], REF["onset"], REF["duration"])  # the same tune in D major
+    m = melody_metrics(up_a_tone, REF)
+    assert m["PD"] < 0.7 and m["PDk"] == pytest.approx(1.0)
+    other = mel([60, 64, 67, 72, 67, 64, 60, 67, 60], REF["onset"], REF["duration"])  # another C-major tune
+    assert melody_metrics(other, REF)["PDk"] == pytest.approx(5 / 9)  # C (2 of 3), E (2), G (1 of 3) shared

@@ -15,6 +15,10 @@ judged against the template extracted from the reference):
 Similarity to the ground truth:
 
 - PD: overlap of the pitch histograms (pitches folded into 60..83);
+- PDk (not one of TeleMelody's seven): PD after moving each melody to C major / A minor by its
+  own estimated key (``extract.find_key``, the same for both sides). TeleMelody's data is in
+  C major / A minor throughout, so its PD compares melodies in one key; plain PD here also asks
+  for the reference's key, which the lyrics do not carry;
 - DD: overlap of the duration histograms, durations counted in multiples of each melody's own
   shortest note (TeleMelody's binning);
 - MD: melody distance - DTW between the mean-centred pitch contours (sampled at each melody's
@@ -27,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .extract import beat_of, chord_pitch_classes, extract_template, meter_info
+from .extract import beat_of, chord_pitch_classes, extract_template, find_key, meter_info, shift_to_c
 
 N_DUR_BINS = 132
 
@@ -105,6 +109,15 @@ def pitch_overlap(pred: dict[str, Any], ref: dict[str, Any]) -> float:
     return overlap(ha, hb)
 
 
+def key_normalised_pitch_overlap(pred: dict[str, Any], ref: dict[str, Any]) -> float:
+    def moved(y: dict[str, Any]) -> list[int]:
+        tonic, minor = find_key([int(p) for p in y["pitch"]], [float(d) for d in y["duration"]])
+        shift = shift_to_c(tonic, minor)
+        return [int(p) + shift for p in y["pitch"]]
+
+    return pitch_overlap({"pitch": moved(pred)}, {"pitch": moved(ref)})
+
+
 def _sixteenths(durs: Any) -> np.ndarray:
     return np.maximum(1, np.round(np.asarray(durs, dtype=np.float64) / 0.25)).astype(np.int64)
 
@@ -156,7 +169,7 @@ def melody_distance(pred: dict[str, Any], ref: dict[str, Any]) -> float:
 
 
 def melody_metrics(prediction: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
-    """All seven metrics of one predicted melody."""
+    """TeleMelody's seven metrics of one predicted melody, plus PDk."""
     if not prediction.get("pitch"):
         from .data import NoNotesError
 
@@ -168,6 +181,7 @@ def melody_metrics(prediction: dict[str, Any], reference: dict[str, Any]) -> dic
         "RA": rhythm_accuracy(prediction, t),
         "AA": cadence_accuracy(prediction, t),
         "PD": pitch_overlap(prediction, reference),
+        "PDk": key_normalised_pitch_overlap(prediction, reference),
         "DD": duration_overlap(prediction, reference),
         "MD": melody_distance(prediction, reference),
     }

@@ -75,6 +75,7 @@ class MelodyPairing:
         Metric("RA", True, "rhythm accuracy: share of onsets in the template's beat"),
         Metric("AA", True, "cadence accuracy: share of notes realising their cadence label (TeleMelody's rule)"),
         Metric("PD", True, "pitch-distribution overlap with the ground truth"),
+        Metric("PDk", True, "PD with both melodies moved to C major / A minor by their own estimated key (not TeleMelody's)"),
         Metric("DD", True, "duration-distribution overlap with the ground truth"),
         Metric("MD", False, "melody distance: DTW of mean-centred pitch contours (semitones per step)"),
     )
