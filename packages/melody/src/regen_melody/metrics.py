@@ -16,9 +16,10 @@ Similarity to the ground truth:
 
 - PD: overlap of the pitch histograms (pitches folded into 60..83);
 - PDk (not one of TeleMelody's seven): PD after moving each melody to C major / A minor by its
-  own estimated key (``extract.find_key``, the same for both sides). TeleMelody's data is in
-  C major / A minor throughout, so its PD compares melodies in one key; plain PD here also asks
-  for the reference's key, which the lyrics do not carry;
+  own estimated key (``extract.find_key``, the same for both sides). TeleMelody's melodies are
+  in C major / A minor (its TA script reads the C vs A weight of the output as is), so its PD
+  compares melodies in one key; plain PD here also asks for the reference's key, which the
+  lyrics do not carry;
 - DD: overlap of the duration histograms, durations counted in multiples of each melody's own
   shortest note (TeleMelody's binning);
 - MD: melody distance - DTW between the mean-centred pitch contours (sampled at each melody's
