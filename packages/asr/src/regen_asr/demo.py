@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[demo] {stage}: {rec.steps} steps, {rec.seconds:.0f} s, {rec.parameters} parameters", flush=True)
         pairing, models = load_run(out)
         # 3. Transcripts from both sides and every ASR metric.
-        report = asr_report(pairing, models, data["test"], n=run_cfg.evaluate.n_test, examples=8)
+        report = asr_report(pairing, models, data["test"], n=run_cfg.evaluate.n_test, g2p_words=200, examples=8)
         write_json_atomic(out / "evaluation" / "asr_report.json", report)
         print("\n".join(summary_lines(report)))
         # 4. The comparison report and one transcription with timestamps.
