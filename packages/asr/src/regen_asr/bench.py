@@ -98,7 +98,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
               extract_from: str | None = None, compare_modes: bool = False) -> dict[str, Any]:
     import torch
 
-    from regen_core.pipeline import load_run, load_run_config, train_stage
+    from regen_core.pipeline import load_run, load_run_config, train_stage, training_record
 
     from .evaluate import asr_report
     from .g2p import evaluate_g2p
@@ -155,6 +155,8 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
                 if not (run / stage / "final").exists():
                     rec = train_stage(p_sized, stage, cfg, run, data=data_sized)
                     records[stage] = {"steps": rec.steps, "seconds": round(rec.seconds, 1), "parameters": rec.parameters}
+                else:  # trained earlier into this folder: its own record says how
+                    records[stage] = {**training_record(run / stage / "final"), "reused": True}
             plans.append((len(data_sized["train"]), seed, p_sized, run, records))
     # 3. The P2G per seed (text only, independent of the number of paired utterances).
     p2g_runs: dict[int, Path] = {}
@@ -172,6 +174,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
         entry: dict[str, Any] = {"n_paired": n_train, "runs": []}
         for _, seed, p_sized, run, records in [p for p in plans if p[0] == n_train]:
             _copy_stage(p2g_runs[seed], run, "regenerate")
+            records["regenerate"] = training_record(run / "regenerate" / "final")
             _, models = load_run(run)
             rep = asr_report(p_sized, models, data["test"], n=n_test, g2p_words=0, examples=3)
             rep["training"] = records
