@@ -305,7 +305,7 @@ def test_evaluate_reports_every_asr_metric(toy_run):
     rep = asr_report(pairing, models, pairing.load_data()["test"], n=2, g2p_words=20)
     for key in ("generate_per", "p2g_wer_from_gold", "generate_rtf"):
         assert math.isfinite(rep[key])
-    assert set(rep["regeneration"]) == set(rep["direct"]) == {"wer", "cer", "rtf"}
+    assert set(rep["regeneration"]) == set(rep["direct"]) == {"wer", "cer", "rtf", "rtf_cpu"}
     assert rep["g2p"]["words"] == 20
 
 

@@ -82,6 +82,7 @@ class LexiconDecoder:
                 self.near_counts[i, self.symbol_id[x]] += 1
         self._none = np.zeros(0, dtype=np.int64)
         self.k = settings.max_edit_ratio > 0 and settings.max_near > 0
+        self._near_cache: dict[tuple[str, ...], list[tuple[tuple[str, ...], int]]] = {}  # span -> near matches
         self.fallbacks = 0  # spans spelled by the neural fallback so far (for reports)
 
     # -- candidates --------------------------------------------------------------------------
@@ -94,6 +95,14 @@ class LexiconDecoder:
         return words
 
     def _approx(self, span: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
+        hit = self._near_cache.get(span)
+        if hit is None:
+            hit = self._approx_uncached(span)
+            if len(self._near_cache) < 50_000:
+                self._near_cache[span] = hit
+        return hit
+
+    def _approx_uncached(self, span: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
         """The ``max_near`` corpus pronunciations nearest to ``span`` within the edit budget, with distances.
 
         Levenshtein distances to every pronunciation of a compatible length and phoneme content at once:
