@@ -47,6 +47,32 @@ def test_extract_map_parallel(tmp_path: Path) -> None:
     assert out["yp"] == [[2.0 * i] for i in range(8)]
 
 
+_FORK_AFTER_THREADS = """
+import pathlib, sys
+import datasets, numpy as np, torch
+from regen_core.data import extract_map
+torch.set_num_threads(2)
+x = torch.randn(4, 200000)
+for _ in range(3):  # start the parent's OpenMP pool
+    torch.stft(x, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs().sum()
+ds = datasets.Dataset.from_dict({"a": [np.random.randn(16000).astype("float32") for _ in range(8)]})
+def fn(w):
+    return torch.stft(torch.tensor(w), 512, 128, window=torch.hann_window(512), return_complex=True).abs().sum().item()
+out = extract_map(ds, fn, name="stft", version="1", input_column="a", output_column="b", num_proc=2,
+                  cache=pathlib.Path(sys.argv[1]))
+print("extracted", len(out))
+"""
+
+
+def test_extract_map_parallel_after_multithreaded_torch(tmp_path: Path) -> None:
+    # A parent that ran multi-threaded torch ops forked datasets workers whose first parallel
+    # kernel (torch.stft's pad) hung forever in the dead OpenMP pool; `make demo` hung on it.
+    proc = subprocess.run([sys.executable, "-c", _FORK_AFTER_THREADS, str(tmp_path)], capture_output=True,
+                          text=True, timeout=60, env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "extracted 8" in proc.stdout
+
+
 def test_split_is_deterministic_and_grouped() -> None:
     ds = datasets.Dataset.from_dict({"i": list(range(100)), "spk": [f"s{i % 10}" for i in range(100)]})
     a, b = split(ds, seed=3), split(ds, seed=3)

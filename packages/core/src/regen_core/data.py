@@ -70,7 +70,11 @@ def extract_map(
     folder = (cache or cache_dir() / "extract") / name
     folder.mkdir(parents=True, exist_ok=True)
 
+    parent = os.getpid()
+
     def apply(example: dict) -> dict:
+        if os.getpid() != parent:
+            _single_thread_after_fork()
         return {output_column: fn(example[input_column])}
 
     return ds.map(
@@ -82,6 +86,24 @@ def extract_map(
         remove_columns=None if keep_input else [input_column],
         desc=desc or f"extract {name}",
     )
+
+
+_FORK_THREADS_SET: set[int] = set()
+
+
+def _single_thread_after_fork() -> None:
+    """One torch thread in a forked ``Dataset.map`` worker (once per process).
+
+    ``datasets`` forks its workers. A parent that has run torch ops on several threads leaves
+    the child an OpenMP thread pool whose threads did not survive the fork, and the child's
+    first parallel kernel waits for them forever (seen with ``torch.stft``'s reflection pad).
+    With one thread, torch runs kernels inline and never enters that pool; the workers are
+    already the parallelism.
+    """
+    pid = os.getpid()
+    if pid not in _FORK_THREADS_SET:
+        torch.set_num_threads(1)
+        _FORK_THREADS_SET.add(pid)
 
 
 def split(
