@@ -12,6 +12,18 @@ def test_normalize_numbers_abbreviations_symbols():
     assert not any(c.isdigit() for c in s)
 
 
+@pytest.mark.parametrize("raw, spoken", [
+    ("It cost $5.50.", "It cost five dollars and fifty cents."),
+    ("$1.01 or \u00a32.01", "one dollar and one cent or two pounds and one penny"),
+    ("\u20ac0.99", "ninety nine cents"),
+    ("Take 3-4 pills, pages 10 \u2013 12.", "Take three to four pills, pages ten to twelve."),
+    ("At 3:30 p.m. today", "At three thirty P M today"),
+    ("Wake at 7:05am. Then 12:00.", "Wake at seven oh five A M. Then twelve o'clock."),
+])
+def test_money_ranges_and_times_are_read_out(raw, spoken):
+    assert T.normalize(raw) == spoken
+
+
 def test_accents_are_stripped_and_quotes_normalised():
     assert T.normalize("Café “naïve” — fine") == "Cafe \"naive\" - fine"
 

@@ -57,6 +57,18 @@ ABBREVIATIONS: dict[str, str] = {
 }  # fmt: skip
 _ABBREV = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.", re.IGNORECASE)
 _NO_NUMBER = re.compile(r"\bno\.(?=\s*\d)", re.IGNORECASE)  # "No. 5" -> number 5, but "no." at a sentence end stays
+#: "$5.50" -> five dollars and fifty cents (the number expander would say "five point five zero dollars").
+_MONEY = re.compile(r"([$\u00a3\u20ac])(\d[\d,]*)\.(\d\d)(?!\d)")
+_MONEY_UNITS = {"$": ("dollar", "dollars", "cent", "cents"), "\u00a3": ("pound", "pounds", "penny", "pence"),
+                "\u20ac": ("euro", "euros", "cent", "cents")}
+#: "3-4", "10 - 12", "1990\u20131995" -> "... to ...": two numbers of at most 4 digits, not in a longer dash chain
+#: (phone numbers, dates such as 2024-01-05 stay digit groups).
+_RANGE = re.compile(r"(?<![\d-])(\d{1,4})\s*[-\u2013]\s*(\d{1,4})(?![\d-])")
+#: Clock times "3:30", "12:05", "7:00" (hours 0-24, minutes 00-59).
+_TIME = re.compile(r"(?<![\d:])([01]?\d|2[0-4]):([0-5]\d)(?![\d:])")
+#: "a.m." / "pm" / "P.M." right after a number or a clock time; its last dot is kept unless a lower-case word follows.
+_AM_PM = re.compile(r"([\d\u2060])\s?([AaPp])\.?\s?[Mm]\b(?:\.(?=\s+[a-z]))?")
+_TIME_SAID = "\u2060"  # marks the end of a spoken clock time until a following a.m. / p.m. is read
 #: Symbols read as words (after numbers, so "10%" is already "ten percent").
 SYMBOLS: dict[str, str] = {
     "%": " percent ", "&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
@@ -73,11 +85,39 @@ class TextError(ValueError):
     """Text that cannot be spoken: empty, only punctuation, or holding unknown characters."""
 
 
+def _say_money(m: re.Match) -> str:
+    from regen_core.speech.sentences import number_to_words
+
+    one, many, sub_one, sub_many = _MONEY_UNITS[m.group(1)]
+    whole, cents = int(m.group(2).replace(",", "")), int(m.group(3))
+    parts = []
+    if whole or not cents:
+        parts.append(f"{number_to_words(whole)} {one if whole == 1 else many}")
+    if cents:
+        parts.append(f"{number_to_words(cents)} {sub_one if cents == 1 else sub_many}")
+    return " and ".join(parts)
+
+
+def _say_time(m: re.Match) -> str:
+    from regen_core.speech.sentences import number_to_words
+
+    hour, minute = int(m.group(1)), int(m.group(2))
+    words = number_to_words(hour)
+    if minute == 0:
+        words += " o'clock"
+    elif minute < 10:
+        words += f" oh {number_to_words(minute)}"
+    else:
+        words += f" {number_to_words(minute)}"
+    return words + _TIME_SAID
+
+
 def normalize(text: str, *, unknown: str = "error") -> str:
     """Text as it is read aloud: ``"Dr. Who paid $5 & 10%"`` -> ``"doctor Who paid five dollars and ten percent"``.
 
-    Steps: 1. Unicode NFKC, typographic quotes/dashes, numbers, currency (regen_core's
-    ``normalize_text``); 2. abbreviations; 3. symbols read as words; 4. accents stripped
+    Steps: 1. amounts with cents (``$5.50``), clock times (``3:30 p.m.``), number ranges
+    (``3-4`` -> three to four), then Unicode NFKC, typographic quotes/dashes, numbers, ordinals,
+    currency (regen_core's ``normalize_text``); 2. abbreviations; 3. symbols read as words; 4. accents stripped
     (``é`` -> ``e``); 5. any other character is an error naming it (``unknown="error"``) or
     dropped (``unknown="drop"``); 6. text with no letters left is an error.
     """
@@ -90,9 +130,12 @@ def normalize(text: str, *, unknown: str = "error") -> str:
     if not text.strip():
         raise TextError("text is empty")
     s = _NO_NUMBER.sub("number", text)
-    s = normalize_text(s)  # 1.
+    s = _MONEY.sub(_say_money, s)  # 1.
+    s = _TIME.sub(_say_time, s)
+    s = _AM_PM.sub(lambda m: f"{m.group(1)} {m.group(2).upper()} M", s).replace(_TIME_SAID, "")
+    s = _RANGE.sub(r"\1 to \2", s)
+    s = normalize_text(s)
     s = _ABBREV.sub(lambda m: ABBREVIATIONS[m.group(1).lower()], s)  # 2.
-    s = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " to ", s)
     s = "".join(SYMBOLS.get(c, c) for c in s)  # 3.
     if re.search(r"\d", s):  # digits the number expander left (e.g. after a symbol): spell them
         s = normalize_text(s)
