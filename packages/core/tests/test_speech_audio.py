@@ -79,6 +79,14 @@ def test_bad_files_raise_typed_errors_naming_the_file(tmp_path, name, make, erro
     assert name in str(info.value) and info.value.path == str(path)
 
 
+def test_header_of_a_zero_byte_file_is_an_empty_audio_error(tmp_path):
+    from regen_core.speech.audio import audio_info
+
+    (tmp_path / "zero.wav").write_bytes(b"")
+    with pytest.raises(EmptyAudioError, match="zero.wav"):
+        audio_info(tmp_path / "zero.wav")
+
+
 def test_missing_file_is_both_audio_error_and_file_not_found(tmp_path):
     with pytest.raises(AudioNotFoundError) as info:
         load_audio(tmp_path / "nope.wav", 8000)

@@ -134,6 +134,13 @@ class SetMetrics(Protocol):
     def set_metrics(self, predictions: list[Any], references: list[Any], xs: list[Any]) -> dict[str, float]: ...
 
 
+class TimedOutput(Protocol):
+    """Optional: a pairing whose Y has a duration (speech, music) offers ``output_seconds(y)``;
+    the evaluation then reports ``real_time_factor`` = sampling wall seconds / output seconds."""
+
+    def output_seconds(self, prediction: Any) -> float: ...
+
+
 class Visualiser(Protocol):
     """Optional per-domain drawer: a pairing may offer ``visualise(...)`` with this signature."""
 

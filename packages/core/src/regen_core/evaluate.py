@@ -97,6 +97,9 @@ def evaluate(
             if set_metrics is not None:
                 summary.update(set_metrics(preds, refs, xs))
             summary["seconds_per_sample"] = float(np.mean(secs))
+            output_seconds = getattr(pairing, "output_seconds", None)  # optional: outputs with a duration (speech)
+            if output_seconds is not None:
+                summary["real_time_factor"] = float(sum(secs) / max(sum(output_seconds(p) for p in preds), 1e-9))
             per_seed[side].append(summary)
             visualise = getattr(pairing, "visualise", None)
             if visualise is not None and seed == eval_cfg.seeds[0]:
@@ -117,6 +120,8 @@ def build_report(pairing: Any, per_seed: dict[str, list[dict[str, float]]], eval
     specs: list[Metric] = list(pairing.metrics_spec) + list(getattr(pairing, "set_metrics_spec", ())) + [
         Metric("seconds_per_sample", False, "wall seconds to sample one Y on this machine")
     ]
+    if any("real_time_factor" in r for rows in per_seed.values() for r in rows):
+        specs.append(Metric("real_time_factor", False, "wall seconds of sampling per second of output (< 1: faster than real time)"))
     known = {m.name for m in specs}
     extra = [k for k in (per_seed["regeneration"][0] if per_seed["regeneration"] else {}) if k not in known]
     specs += [Metric(k, False, "(no direction declared by the pairing)") for k in extra]

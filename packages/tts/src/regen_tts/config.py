@@ -12,7 +12,7 @@ class TTSConfig:
     """Every setting of the TTS pairings: data, signal processing, front-end, model sizes."""
 
     # -- data --------------------------------------------------------------------------------------
-    source: str = "corpus"  # "corpus" (synthetic espeak corpus, with timings), "ljspeech" (a folder) or "fsdd"
+    source: str = "corpus"  # "corpus" (espeak corpus, with timings), "ljspeech" (a folder), "fsdd", or "audio" (vocoder only)
     corpus_dir: str = ""  # built corpus folder; "" = build it (once) into $REGEN_CACHE/tts-corpus/<key>
     corpus_n: int = 600  # utterances of the auto-built corpus
     corpus_speakers: tuple[str, ...] = ("en-us+m3", "en-gb+f2", "en-gb-scotland+m1", "en-029+f4")  # voices
@@ -20,6 +20,7 @@ class TTSConfig:
     corpus_max_words: int = 12  # longest sentence (words) of the auto-built corpus
     corpus_sentences: str = "wordnet"  # "wordnet", "kjv" or a text file with one sentence per line
     ljspeech_dir: str = ""  # LJSpeech-format folder (metadata.csv + wavs/) when source = "ljspeech"
+    audio_dir: str = ""  # any folder of audio files (searched recursively) when source = "audio": extract / regenerate only
     fsdd_dir: str = ""  # FSDD folder when source = "fsdd"; "" = ../shared/data/fsdd (or $REGEN_SHARED_DATA/fsdd)
     max_utterances: int = 0  # keep only the first N utterances of the source (0 = all)
     valid_fraction: float = 0.05  # share of utterances in the valid split (corpus / ljspeech)

@@ -22,8 +22,10 @@ from .config import TTSConfig
 from .text import clean_phonemes
 
 FSDD_SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
-SOURCES = ("corpus", "ljspeech", "fsdd")
+SOURCES = ("corpus", "ljspeech", "fsdd", "audio")
 LJSPEECH_SPEAKER = "default"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")  # what soundfile (libsndfile) decodes
+AUDIO_ONLY_STAGES = ("extract", "regenerate")  # what a folder of audio without transcripts can train
 
 
 def check_source(cfg: TTSConfig) -> None:
@@ -33,6 +35,8 @@ def check_source(cfg: TTSConfig) -> None:
         raise DataError(f"pairing.durations must be 'auto', 'timings' or 'aligner', got {cfg.durations!r}")
     if cfg.durations == "timings" and cfg.source != "corpus":
         raise DataError(f"pairing.durations='timings' needs a source with phoneme timings (corpus), not {cfg.source!r}")
+    if cfg.source == "audio" and not cfg.audio_dir:
+        raise DataError("pairing.source='audio' needs pairing.audio_dir (a folder of audio files, searched recursively)")
     if cfg.g2p == "cmudict" and uses_timings(cfg):
         raise DataError("g2p='cmudict' gives other symbols than the corpus timings: use durations='aligner' with it")
 
@@ -52,7 +56,36 @@ def speakers(cfg: TTSConfig) -> list[str]:
         return [resolve_voice(v) for v in cfg.corpus_speakers]
     if cfg.source == "fsdd":
         return list(FSDD_SPEAKERS)
-    return [LJSPEECH_SPEAKER]
+    return [LJSPEECH_SPEAKER]  # ljspeech, audio
+
+
+def audio_files(folder: str | Path) -> list[Path]:
+    """Every audio file under ``folder`` (recursively, sorted): :data:`AUDIO_SUFFIXES`; a typed error when none."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"pairing.audio_dir={str(folder)!r} is not a folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {root}")
+    return files
+
+
+def load_audio_folder(folder: str | Path, sample_rate: int, limit: int | None = None) -> Any:
+    """A folder of audio files (no transcripts) as a ``datasets.Dataset`` with the speech loaders' columns.
+
+    ``id`` is the path relative to the folder, ``text`` / ``normalized`` are empty, ``speaker`` is
+    the sub-folder name (the folder's own name for files at its top). Decoding, down-mixing,
+    resampling and the typed errors for empty, silent, NaN or corrupt files are
+    :func:`regen_core.speech.audio.load_audio`'s; the Arrow cache is keyed by the files.
+    """
+    from regen_core.speech.ljspeech import base_features, build_dataset, content_key
+
+    root = Path(folder)
+    files = audio_files(root)[:limit]
+    rows = [{"id": p.relative_to(root).as_posix(), "text": "", "normalized": "",
+             "speaker": p.parent.name if p.parent != root else root.resolve().name, "path": str(p)} for p in files]
+    key = content_key(files, "audio-folder", sample_rate, limit)
+    return build_dataset(rows, base_features(), sample_rate, key)
 
 
 def corpus_folder(cfg: TTSConfig) -> Path:
@@ -93,8 +126,44 @@ def _with_columns(ds: Any, cfg: TTSConfig, timings: bool, speaker: str | None = 
     return ds.remove_columns([c for c in ds.column_names if c not in keep])
 
 
+def conversions(source: str, paths: list[Path], target_rate: int) -> list[str]:
+    """What loading ``paths`` at ``target_rate`` does to them: resampling and down-mixing, counted.
+
+    Reads only the files' headers (soundfile). Every line names the source, the number of files,
+    their rate or channel count and what they become; an empty list means nothing is converted.
+    """
+    from collections import Counter
+
+    from regen_core.speech.audio import audio_info
+
+    rates: Counter = Counter()
+    channels: Counter = Counter()
+    for p in paths:
+        rate, ch, _ = audio_info(p)
+        rates[rate] += 1
+        channels[ch] += 1
+    out = [f"{source}: {n} file(s) at {rate} Hz resampled to {target_rate} Hz (soxr HQ)"
+           for rate, n in sorted(rates.items()) if rate != target_rate]
+    out += [f"{source}: {n} file(s) with {ch} channels down-mixed to mono (mean of the channels)"
+            for ch, n in sorted(channels.items()) if ch > 1]
+    return out
+
+
+def report(lines: list[str]) -> None:
+    """Print conversion notes on stderr (and log them): audio is never converted silently."""
+    import logging
+    import sys
+
+    for line in lines:
+        logging.getLogger(__name__).info(line)
+        print(f"[regen-tts data] {line}", file=sys.stderr, flush=True)
+
+
 def load_splits(cfg: TTSConfig) -> Any:
-    """train / valid / test ``DatasetDict`` of the configured source (deterministic)."""
+    """train / valid / test ``DatasetDict`` of the configured source (deterministic).
+
+    Resampling and down-mixing of the source audio are printed on stderr (:func:`conversions`).
+    """
     import datasets
 
     from regen_core.data import split
@@ -105,10 +174,14 @@ def load_splits(cfg: TTSConfig) -> Any:
         from regen_core.speech.corpus import load_corpus, read_corpus_info
 
         folder = corpus_folder(cfg)
+        info = read_corpus_info(folder)
         known = set(speakers(cfg))
-        extra = sorted(set(read_corpus_info(folder)["speakers"]) - known)
+        extra = sorted(set(info["speakers"]) - known)
         if extra:
             raise DataError(f"corpus {folder} has speakers {extra} not in pairing.corpus_speakers; list them there")
+        if int(info["sample_rate"]) != cfg.sample_rate:
+            n = info["num_utterances"] if limit is None else min(limit, info["num_utterances"])
+            report([f"corpus {folder}: {n} utterance(s) at {info['sample_rate']} Hz resampled to {cfg.sample_rate} Hz (soxr HQ)"])
         ds = load_corpus(folder, cfg.sample_rate, limit=limit)
         ds = _with_columns(ds, cfg, timings=True)
         return split(ds, valid=cfg.valid_fraction, test=cfg.test_fraction, seed=cfg.split_seed)
@@ -117,12 +190,24 @@ def load_splits(cfg: TTSConfig) -> Any:
 
         if not cfg.ljspeech_dir:
             raise DataError("pairing.source='ljspeech' needs pairing.ljspeech_dir (a folder with metadata.csv and wavs/)")
+        from regen_core.speech.ljspeech import check_wavs, read_metadata
+
+        meta = read_metadata(cfg.ljspeech_dir)[:limit]
+        report(conversions(f"LJSpeech folder {cfg.ljspeech_dir}", check_wavs(cfg.ljspeech_dir, [m[0] for m in meta]),
+                           cfg.sample_rate))
         ds = load_ljspeech(cfg.ljspeech_dir, cfg.sample_rate, limit=limit)
         ds = _with_columns(ds, cfg, timings=False, speaker=LJSPEECH_SPEAKER)
         return split(ds, valid=cfg.valid_fraction, test=cfg.test_fraction, seed=cfg.split_seed)
-    from regen_core.speech.fsdd import load_fsdd
+    if cfg.source == "audio":
+        report(conversions(f"audio folder {cfg.audio_dir}", audio_files(cfg.audio_dir)[:limit], cfg.sample_rate))
+        ds = load_audio_folder(cfg.audio_dir, cfg.sample_rate, limit)
+        ds = _with_columns(ds, cfg, timings=False, speaker=LJSPEECH_SPEAKER)
+        return split(ds, valid=cfg.valid_fraction, test=cfg.test_fraction, seed=cfg.split_seed)
+    from regen_core.speech.fsdd import fsdd_dir, fsdd_recordings, load_fsdd
 
-    parts = load_fsdd(cfg.fsdd_dir or None, cfg.sample_rate)  # default: <shared data>/fsdd
+    folder = cfg.fsdd_dir or None  # default: <shared data>/fsdd
+    report(conversions(f"FSDD {fsdd_dir(folder)}", [r[0] for r in fsdd_recordings(folder)], cfg.sample_rate))
+    parts = load_fsdd(folder, cfg.sample_rate)
     out = {}
     for name, ds in parts.items():
         if limit:

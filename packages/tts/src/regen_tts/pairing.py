@@ -101,6 +101,11 @@ class TTSPairing:
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")
 
     def stage_data(self, stage: str, data: Any, extractor: Any) -> StageData:
+        if self.config.source == "audio" and stage not in tts_data.AUDIO_ONLY_STAGES:
+            raise tts_data.DataError(
+                f"pairing.source='audio' has no transcripts: only the {' and '.join(tts_data.AUDIO_ONLY_STAGES)} stages "
+                f"train on it, not {stage!r} (train the generator on a corpus or an LJSpeech folder)"
+            )
         if stage in ("extract", "regenerate"):
             rows = {s: [{"audio": a} for a in self._audio(data[s])] for s in ("train", "valid")}
             hop = self.config.hop
@@ -119,6 +124,10 @@ class TTSPairing:
 
     def metrics(self, prediction: Any, reference: Any, x: Any = None) -> dict[str, float]:
         return self.judge.all(prediction, reference)
+
+    def output_seconds(self, prediction: Any) -> float:
+        """Length of a predicted waveform in seconds (the evaluation's real-time factor divides by it)."""
+        return float(np.asarray(prediction).reshape(-1).shape[0]) / self.config.sample_rate
 
     # -- rows for training -------------------------------------------------------------------------
 
@@ -142,16 +151,21 @@ class TTSPairing:
                            input_column="audio", output_column="feats", num_proc=cfg.num_proc, desc="F0 / energy")
 
     def _phonemes(self, ex: dict, conditioner: TextConditioner) -> np.ndarray:
-        if len(ex["phonemes"]):
-            return np.asarray(conditioner.vocab.encode(list(ex["phonemes"])), dtype=np.int64)
-        sentences, _ = conditioner(ex["x"])
+        from .text import TextError
+
+        try:
+            if len(ex["phonemes"]):
+                return np.asarray(conditioner.vocab.encode(list(ex["phonemes"])), dtype=np.int64)
+            sentences, _ = conditioner(ex["x"])
+        except TextError as err:  # name the utterance: a metadata.csv may hold thousands
+            raise TextError(f"utterance {ex.get('id', '?')!r}: {err}") from None
         return np.asarray([i for s in sentences for i in s], dtype=np.int64)
 
     def _rows(self, ds: Any, hop: float, frame_rate: float, targets: list[np.ndarray] | None, name: str) -> list[dict]:
         """Training rows: phonemes, speaker, frames, f0 / voiced / energy, durations (timings), target."""
         conditioner = TextConditioner(self.config, self.speakers)
         ds = self._frame_features(ds, hop, name)
-        cols = ds.select_columns(["x", "speaker", "phonemes", "phoneme_starts", "feats"])
+        cols = ds.select_columns([c for c in ("id", "x", "speaker", "phonemes", "phoneme_starts", "feats") if c in ds.column_names])
         audio = self._audio(ds) if targets is None else None
         timings = not self.use_aligner
         rows = []

@@ -3,8 +3,9 @@
 ``--model`` is a run folder (``regen compare`` / ``regen train`` output: uses generate + regenerate,
 or direct with ``--side direct``) or one model folder (``.../generate/final``: its regenerator is
 taken from the sibling ``regenerate/final``, else Griffin-Lim; ``.../direct/final``: the direct
-baseline). Long text is split into sentences and spoken in turn. Prints the output path, the
-audio length and the real-time factor.
+baseline); ``--vocoder DIR`` takes the regenerator from another model folder (a vocoder trained on
+FSDD or on any folder of audio, with the same mel settings). Long text is split into sentences and
+spoken in turn. Prints the output path, the audio length and the real-time factor.
 """
 
 from __future__ import annotations
@@ -22,8 +23,31 @@ class SynthesizeError(ValueError):
     """The model folder cannot synthesise (missing stages, not a TTS model)."""
 
 
-def load_for_synthesis(model: str | Path, side: str = "regeneration") -> tuple[Any, dict[str, Any]]:
-    """(pairing, {"generate", "regenerate"} or {"direct"}) from a run folder or a model folder."""
+MEL_FIELDS = ("sample_rate", "n_fft", "hop", "win", "n_mels", "fmin", "mel_fmax")  # what a vocoder and a generator must share
+
+
+def load_vocoder(folder: str | Path, pairing: Any) -> Any:
+    """A ``regenerate`` model folder trained elsewhere (e.g. on FSDD or any audio folder) for ``pairing``'s mels."""
+    from regen_core.pipeline import load_model
+
+    vpairing, stage, model = load_model(folder)
+    if stage != "regenerate" or vpairing.name != "tts":
+        raise SynthesizeError(f"--vocoder {folder} holds a {vpairing.name!r} {stage!r} model, not a tts regenerate (vocoder) one")
+    if pairing.name != "tts":
+        raise SynthesizeError(f"--vocoder needs a mel-spectrogram ('tts') model, not {pairing.name!r}")
+    differ = [f"{k} {getattr(vpairing.config, k)} vs {getattr(pairing.config, k)}" for k in MEL_FIELDS
+              if getattr(vpairing.config, k) != getattr(pairing.config, k)]
+    if differ:
+        raise SynthesizeError(f"--vocoder {folder} was trained on other mels than the generator's: {'; '.join(differ)}")
+    return model
+
+
+def load_for_synthesis(model: str | Path, side: str = "regeneration",
+                       vocoder: str | Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """(pairing, {"generate", "regenerate"} or {"direct"}) from a run folder or a model folder.
+
+    ``vocoder``: a ``regenerate`` model folder to use instead of the run's own regenerator.
+    """
     from regen_core.pipeline import load_model, load_run
 
     folder = Path(model)
@@ -47,6 +71,8 @@ def load_for_synthesis(model: str | Path, side: str = "regeneration") -> tuple[A
                 models["regenerate"] = pairing.build("regenerate")
     if not pairing.name.startswith("tts"):
         raise SynthesizeError(f"{folder} holds a {pairing.name!r} model, not a TTS one")
+    if vocoder is not None and side == "regeneration":
+        models["regenerate"] = load_vocoder(vocoder, pairing)
     need = ("generate", "regenerate") if side == "regeneration" else ("direct",)
     missing = [s for s in need if s not in models]
     if missing:
@@ -76,13 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="run folder, or a generate/final or direct/final model folder")
     p.add_argument("--out", required=True, help="output WAV path")
     p.add_argument("--side", choices=("regeneration", "direct"), default="regeneration")
+    p.add_argument("--vocoder", default=None, help="a regenerate/final folder trained elsewhere (same mel settings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0, help="0 = the mode (mean durations and pitch)")
     p.add_argument("--png", action="store_true", help="also write OUT.png with the log-mel")
     p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
     args = p.parse_args(argv)
     try:
-        pairing, models = load_for_synthesis(args.model, args.side)
+        pairing, models = load_for_synthesis(args.model, args.side, args.vocoder)
         if args.list_speakers:
             print("\n".join(pairing.speakers))
             return 0

@@ -206,6 +206,8 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
     p = Path(path)
     if not p.is_file():
         raise AudioNotFoundError(p, "no such audio file")
+    if p.stat().st_size == 0:
+        raise EmptyAudioError(p, "file is 0 bytes")
     try:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
