@@ -118,6 +118,14 @@ def test_train_sample_and_quick_bench_entry_points(tmp_path):
     assert set(report["summary"]) == {"latent", "pixel"}
     assert report["summary"]["latent"]["mean"]["images_per_second"] > 0
     assert "latent_fid_below_pixel_fid" in report["targets"]
+    assert "latent_vs_pixel" in report["comparisons"] and report["code"]["sha256"]
+    row = next(r for r in report["rows"] if r["method"] == "latent")
+    assert 0 <= row["recon_cond_acc"] <= 1 and row["recon_fid"] >= 0  # the reconstruction ceiling
+    assert not any(s["reused"] for s in row["training"].values()) and row["training"]["extract"]["steps"] == 2
+    # A second run in the same folder reuses the trained stages and says so, with their recorded steps.
+    assert bench.main([*small, "--quick", "--preset", "toy", "--out", str(out), "--methods", "latent"]) == 0
+    again = json.loads((out / "bench.json").read_text())["rows"][0]["training"]
+    assert all(s["reused"] for s in again.values()) and again["extract"]["steps"] == 2
 
 
 def test_vq_dead_codes_are_restarted():
