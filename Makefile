@@ -53,13 +53,15 @@ test: setup
 		--ignore-glob='packages/*/tests/test_contract.py'
 
 demo: setup
-	@set -e; mkdir -p $(OUT); \
+	@set -e; mkdir -p $(OUT); : > $(OUT)/timings.txt; \
 	domains="$(if $(filter all,$(DOMAIN)),$(DOMAINS),$(DOMAIN))"; \
-	if [ "$(DOMAIN)" = all ] || [ "$(DOMAIN)" = toy ]; then \
-		$(BIN)/regen compare toy --config tiny --out $(OUT)/toy; fi; \
-	for d in $$domains; do [ "$$d" = toy ] && continue; \
-		echo "=== demo: $$d ==="; $(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d; done; \
-	echo; echo "demo outputs are in $(OUT)/:"; \
+	if [ "$(DOMAIN)" = all ] || [ "$(DOMAIN)" = toy ]; then t=$$(date +%s); \
+		$(BIN)/regen compare toy --config tiny --out $(OUT)/toy; \
+		echo "toy $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; fi; \
+	for d in $$domains; do [ "$$d" = toy ] && continue; t=$$(date +%s); \
+		echo "=== demo: $$d ==="; $(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d; \
+		echo "$$d $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; done; \
+	echo; echo "demo outputs are in $(OUT)/ (wall time per domain: $$(paste -sd, $(OUT)/timings.txt | sed 's/,/, /g')):"; \
 	for r in $$(find $(OUT) -name report.md | sort); do echo "  report: $$r"; done
 
 bench: setup
