@@ -182,6 +182,7 @@ class _Engine:
         self._voice: str | None = None
         self._params: tuple[int, int] | None = None
         self._accents: dict[str, str] | None = None
+        self._variants: list[str] | None = None
 
     def _collect(self, wav: "ctypes._Pointer", n: int, events: "ctypes._Pointer") -> int:
         if wav and n > 0:
@@ -224,8 +225,10 @@ class _Engine:
         return self._accents
 
     def variants(self) -> list[str]:
-        folder = self.data_path / "voices" / "!v"
-        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        if self._variants is None:  # listed once: resolve() runs for every synthesis
+            folder = self.data_path / "voices" / "!v"
+            self._variants = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        return list(self._variants)
 
     def resolve(self, voice: str) -> tuple[str, str]:
         """``"en-us+m3"`` -> (canonical voice name, espeak name to select it by)."""
