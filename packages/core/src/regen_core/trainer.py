@@ -99,13 +99,30 @@ class _Batches(torch.utils.data.Sampler):
     """Index lists for this rank's micro-batches, from ``start_step`` to ``max_steps``.
 
     Epoch ``e`` shuffles with a generator seeded by (seed, e); global batch ``b`` of an epoch is
-    cut into ``accum`` micro-batches, each cut into ``world`` equal shards.
+    cut into ``accum`` micro-batches, each cut into ``world`` equal shards. With ``lengths`` and
+    ``group`` > 0, each window of ``group`` batches of the shuffled order is sorted by length, cut
+    into batches, and those batches are shuffled again (the same generator): similar lengths share
+    a batch, so there is less padding, and the order stays a pure function of (seed, epoch).
     """
 
-    def __init__(self, n: int, batch: int, accum: int, world: int, rank: int, seed: int, start: int, stop: int):
+    def __init__(self, n: int, batch: int, accum: int, world: int, rank: int, seed: int, start: int, stop: int,
+                 lengths: Any = None, group: int = 0):
         self.n, self.batch, self.accum, self.world, self.rank = n, batch, accum, world, rank
         self.seed, self.start, self.stop = seed, start, stop
         self.per_epoch = n // batch
+        self.lengths, self.group = (list(lengths), group) if lengths is not None and group > 0 else (None, 0)
+
+    def _grouped(self, perm: list[int], g: torch.Generator) -> list[int]:
+        out: list[int] = []
+        window = self.batch * self.group
+        for w in range(0, len(perm), window):
+            chunk = sorted(perm[w : w + window], key=self.lengths.__getitem__)
+            batches = [chunk[i : i + self.batch] for i in range(0, len(chunk), self.batch)]
+            full = [b for b in batches if len(b) == self.batch]  # a short last batch stays last (it is dropped)
+            for j in torch.randperm(len(full), generator=g).tolist():
+                out.extend(full[j])
+            out.extend(i for b in batches if len(b) < self.batch for i in b)
+        return out
 
     def __len__(self) -> int:
         return (self.stop - self.start) * self.accum
@@ -119,6 +136,8 @@ class _Batches(torch.utils.data.Sampler):
             if epoch != perm_epoch:
                 g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
                 perm, perm_epoch = torch.randperm(self.n, generator=g).tolist(), epoch
+                if self.lengths is not None:
+                    perm = self._grouped(perm, g)
             idx = perm[b * self.batch : (b + 1) * self.batch]
             for a in range(self.accum):
                 m = idx[a * micro : (a + 1) * micro]
@@ -292,7 +311,14 @@ def train(
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(out / "tensorboard"))
-    sampler = _Batches(n, batch, cfg.grad_accum, world, rank, cfg.seed, step, cfg.max_steps)
+    lengths = getattr(data, "lengths", None)
+    if cfg.group_by_length > 0 and (lengths is None or len(lengths) != n):
+        raise TrainerError(
+            f"{description}: group_by_length={cfg.group_by_length} needs the stage data's lengths, one per training "
+            f"example ({n}); got {'none' if lengths is None else len(lengths)}"
+        )
+    sampler = _Batches(n, batch, cfg.grad_accum, world, rank, cfg.seed, step, cfg.max_steps,
+                       lengths=lengths, group=cfg.group_by_length)
     loader = DataLoader(
         data.train,
         batch_sampler=sampler,
@@ -320,21 +346,23 @@ def train(
         with sync:
             with autocast:
                 loss, stats = model(mb)
+            loss_value = float(loss.detach())  # one host read; math.isfinite on it is ~30x cheaper than torch.isfinite
             if world > 1:
-                flag.fill_(float(torch.isfinite(loss.detach())))
+                flag.fill_(float(math.isfinite(loss_value)))
                 dist.all_reduce(flag, op=dist.ReduceOp.MIN)
                 finite = bool(flag.item())
             else:
-                finite = bool(torch.isfinite(loss.detach()))
+                finite = math.isfinite(loss_value)
             if not finite:
                 kept = ckpt.latest(ckpt_root)
                 raise NonFiniteLossError(
-                    f"{description}: loss is {float(loss.detach())} at step {step + 1}; stopping. "
+                    f"{description}: loss is {loss_value} at step {step + 1}; stopping. "
                     f"The last good checkpoint is kept: {kept if kept else 'none was written yet'}. "
                     f"Try a lower lr (now {cfg.lr}) or check the data"
                 )
             (loss / cfg.grad_accum).backward()
-        for k, v in {"loss": loss, **stats}.items():
+        window["loss"] = window.get("loss", 0.0) + loss_value / cfg.grad_accum
+        for k, v in stats.items():
             v = v.detach() if isinstance(v, torch.Tensor) else v
             window[k] = window.get(k, 0.0) + float(v) / cfg.grad_accum
         if not last_micro:
@@ -343,9 +371,10 @@ def train(
         micro = 0
         if cfg.clip_grad > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-            if not torch.isfinite(norm):
+            norm_value = float(norm)
+            if not math.isfinite(norm_value):
                 raise NonFiniteLossError(
-                    f"{description}: gradient norm is {float(norm)} at step {step + 1}; stopping. "
+                    f"{description}: gradient norm is {norm_value} at step {step + 1}; stopping. "
                     f"The last good checkpoint is kept: {ckpt.latest(ckpt_root)}"
                 )
         optim.step()
