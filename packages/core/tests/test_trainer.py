@@ -231,3 +231,22 @@ def test_empty_training_set_is_an_error(tmp_path: Path) -> None:
     model = trainer_script.Regressor(4, 0.0)
     with pytest.raises(TrainerError, match="empty"):
         train(model, StageData([], None, lambda x: x), TrainConfig(progress=False, tensorboard=False), tmp_path)
+
+
+def test_group_by_length_batches_similar_lengths_deterministically(tmp_path: Path) -> None:
+    from regen_core.trainer import _Batches
+
+    lengths = [(i * 37) % 100 for i in range(400)]
+
+    def epoch(**kw) -> list[list[int]]:
+        return list(_Batches(400, 20, 1, 1, 0, 3, 0, 20, **kw))  # one epoch: 20 batches of 20
+
+    grouped, plain = epoch(lengths=lengths, group=5), epoch()
+    assert sorted(i for b in grouped for i in b) == list(range(400))  # every example once per epoch
+    assert grouped == epoch(lengths=lengths, group=5)  # a pure function of (seed, epoch)
+    spread = lambda bs: sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in bs) / len(bs)
+    assert spread(grouped) < 0.5 * spread(plain)
+    model = trainer_script.Regressor(4, 0.0)
+    with pytest.raises(TrainerError, match="lengths"):  # asked for, but the stage data gives none
+        train(model, StageData([{"x": torch.zeros(4)}] * 4, None, lambda x: x),
+              TrainConfig(group_by_length=2, progress=False, tensorboard=False), tmp_path)

@@ -16,7 +16,7 @@ not inherit half-implemented ones. The shared trainer only ever calls
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # imported lazily: `import regen_core` must stay cheap
     import datasets
@@ -84,6 +84,7 @@ class StageData:
     train: Any  # map-style dataset (len + getitem), e.g. a datasets.Dataset
     valid: Any | None  # same, or None for no validation
     collate: Callable[[list[Any]], Mapping[str, Any]]  # list of examples -> batch for model(batch)
+    lengths: Sequence[int] | None = None  # a size per training example (tokens, frames), for train.<stage>.group_by_length
 
 
 @runtime_checkable
