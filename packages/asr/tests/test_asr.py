@@ -95,6 +95,31 @@ def test_seq2seq_memorises_and_beam_search_returns_it():
     assert m.greedy_batch([[3, 4, 5], [6, 7]]) == [[8, 9, 3], [5, 5]]
     hyps = m.beam_search([3, 4, 5], beam=3, n_best=3)
     assert len(hyps) == 3 and hyps[0].score >= hyps[1].score >= hyps[2].score
+    assert m.beam_batch([[3, 4, 5], [6, 7]], beam=3) == [[8, 9, 3], [5, 5]]
+
+
+def test_batched_beam_search_agrees_with_the_exhaustive_best_on_a_random_model():
+    # an untrained model spreads probability, so beams diverge; with beam = all tokens and 3 steps the
+    # batched search must find each source's best finished hypothesis of length <= 2 exactly
+    torch.manual_seed(1)
+    m = Seq2Seq(6, 5, d_model=8, n_heads=2, enc_layers=1, dec_layers=1, dropout=0.0).eval()
+    srcs = [[3, 4, 5], [4], [5, 5, 3, 4]]
+    got = m.beam_batch(srcs, beam=5, max_len=3, length_penalty=1.0)
+    for src, hyp in zip(srcs, got):
+        memory, mask = m.encode(torch.tensor([src]))
+
+        @torch.no_grad()
+        def logp(prefix):
+            out = m.decode(torch.tensor([[m.bos, *prefix]]), memory, mask)[0, -1]
+            out[m.pad] = out[m.bos] = -float("inf")
+            return torch.log_softmax(out, -1)
+
+        best, best_ids = -float("inf"), None
+        for seq in [[], *[[a] for a in (3, 4)], *[[a, b] for a in (3, 4) for b in (3, 4)]]:
+            lp = sum(float(logp(seq[:i])[t]) for i, t in enumerate(seq)) + float(logp(seq)[m.eos])
+            if lp / (len(seq) + 1) > best:
+                best, best_ids = lp / (len(seq) + 1), seq
+        assert hyp == best_ids
 
 
 # -- CTC -----------------------------------------------------------------------------------
@@ -307,6 +332,39 @@ def test_evaluate_reports_every_asr_metric(toy_run):
         assert math.isfinite(rep[key])
     assert set(rep["regeneration"]) == set(rep["direct"]) == {"wer", "cer", "rtf", "rtf_cpu"}
     assert rep["g2p"]["words"] == 20
+
+
+def test_finetune_on_fsdd_trains_both_sides_equally_and_scores_them(toy_run, tmp_path, capsys):
+    from regen_core.checkpoint import load_tensors
+    from regen_core.pipeline import load_run
+
+    from regen_asr.finetune import main
+
+    rec = tmp_path / "fsdd" / "recordings"
+    rec.mkdir(parents=True)
+    for digit in (1, 2):
+        for take in (0, 5, 12):
+            sf.write(rec / f"{digit}_jackson_{take}.wav", _tone(8000, 0.3 + 0.05 * digit), 8000)
+    out = tmp_path / "ft"
+    argv = ["--run", str(toy_run), "--out", str(out), "--fsdd-dir", str(tmp_path / "fsdd"), "--steps", "3",
+            "--batch-size", "2"]
+    assert main(argv) == 0
+    res = json.loads((out / "finetune.json").read_text())
+    assert res["data"] == {"train": 4, "test": 2, "train_takes": "5-49", "test_takes": "0-4", "speakers": ["jackson"]}
+    budget = res["training"]["budget"]
+    assert budget["steps"] == 3 and res["training"]["generate"]["steps"] == res["training"]["direct"]["steps"] == 3
+    for name in ("zero_shot", "p2g_run_text", "p2g_fsdd_text"):
+        assert res[name]["n_test"] == 2 and 0 <= res[name]["regeneration"]["wer"] and 0 <= res[name]["direct"]["cer"]
+    for stage in ("generate", "direct"):  # fine-tuning moved the weights away from the run's
+        before = load_tensors(toy_run / stage / "final" / "model.safetensors")
+        after = load_tensors(out / stage / "final" / "model.safetensors")
+        assert any(not torch.equal(before[k], after[k]) for k in before)
+    pairing, models = load_run(out)  # OUT is an FSDD run folder whose P2G LM holds the digit words
+    assert pairing.config.corpus == "fsdd" and set(models) == {"extract", "generate", "regenerate", "direct"}
+    assert set(models["regenerate"].decoder().lm.vocab[2:]) == {"one", "two"}  # counted on the FSDD transcripts
+    assert "regeneration WER" in capsys.readouterr().out
+    assert main(argv[:-4] + ["--steps", "0"]) == 2  # a bad budget is a clear error
+    assert "steps" in capsys.readouterr().err
 
 
 def test_bench_quick_writes_bench_json(tmp_path):

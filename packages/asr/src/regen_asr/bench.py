@@ -94,7 +94,7 @@ def _copy_stage(src_run: Path, dst_run: Path, stage: str) -> None:
 
 
 def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: Sequence[int], seeds: Sequence[int],
-              n_test: int, peer: bool, progress: bool = False, g2p_words: int = 1000,
+              n_test: int, peer: bool, progress: bool = False, g2p_words: int = 0,
               extract_from: str | None = None, compare_modes: bool = False) -> dict[str, Any]:
     import torch
 
@@ -135,7 +135,8 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     _, models = load_run(shared)
     if models["extract"].g2p is not None:
         g = evaluate_g2p(models["extract"], g2p_words)
-        result["g2p"] = {k: g[k] for k in ("g2p_per", "g2p_wer", "words")}
+        result["g2p"] = {k: g[k] for k in ("g2p_per", "g2p_wer", "words", "beam")}
+        result["g2p"]["training"] = training_record(shared / "extract" / "final")
         result["g2p"]["target_per"] = 0.10
     # 2. The paired side of every run: generate (phoneme CTC) and direct (character CTC), equal budgets.
     n_train_all = len(data["train"])
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
     p.add_argument("--n-test", type=int, default=0, help="test utterances (0 = all)")
     p.add_argument("--no-peer", action="store_true", help="skip pocketsphinx")
-    p.add_argument("--g2p-words", type=int, default=1000, help="held-out CMUdict words for the G2P score (0 = all)")
+    p.add_argument("--g2p-words", type=int, default=0, help="held-out CMUdict words for the G2P score (default 0 = all)")
     p.add_argument("--extract-from", default=None, help="reuse a trained extract model folder (same pairing config)")
     p.add_argument("--compare-modes", action="store_true",
                    help="also score the first seed's P2G in the other decoding mode (lexicon vs seq2seq)")

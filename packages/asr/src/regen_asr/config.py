@@ -47,6 +47,9 @@ class ASRConfig:
     g2p_d_model: int = 128  # neural G2P width
     g2p_layers: int = 2  # neural G2P encoder and decoder layers
     g2p_heads: int = 4  # neural G2P attention heads
+    g2p_dropout: float = 0.1  # neural G2P dropout
+    g2p_label_smoothing: float = 0.1  # neural G2P training: cross-entropy label smoothing
+    g2p_beam: int = 4  # neural G2P decoding: beam width (batched, deterministic); 1 = greedy
     # -- generate and direct: the CTC encoder (same size on both sides) --------------------------
     d_model: int = 144  # transformer width
     layers: int = 4  # transformer layers
@@ -80,7 +83,8 @@ class ASRConfig:
 
     def g2p(self) -> G2PSettings:
         return G2PSettings(stress=self.stress, word_sep=self.word_sep, neural=self.g2p_neural,
-                           d_model=self.g2p_d_model, n_heads=self.g2p_heads, layers=self.g2p_layers)
+                           d_model=self.g2p_d_model, n_heads=self.g2p_heads, layers=self.g2p_layers,
+                           dropout=self.g2p_dropout, label_smoothing=self.g2p_label_smoothing, beam=self.g2p_beam)
 
     def features(self) -> FeatureSettings:
         return FeatureSettings(sample_rate=self.sample_rate, n_mels=self.n_mels)

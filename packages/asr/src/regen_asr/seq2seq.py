@@ -136,6 +136,67 @@ class Seq2Seq(nn.Module):
         return finished[:n_best]
 
     @torch.no_grad()
+    def beam_batch(self, srcs: list[list[int]], *, beam: int = 4, max_len: int = 64,
+                   length_penalty: float = 1.0) -> list[list[int]]:
+        """Beam search of many short sources at once (the G2P on word lists); the best hypothesis of each.
+
+        Every step extends each of the ``beam`` live prefixes of every source by every token: the
+        </s> extensions are finished hypotheses (ranked by log p / (length + 1) ** length_penalty, the
+        best kept per source), the best ``beam`` other extensions stay live. A source stops when its best
+        finished hypothesis outranks what its best live prefix could still reach (log-probabilities only
+        fall), as in :meth:`beam_search`. ``beam=1`` is :meth:`greedy_batch`.
+        """
+        if beam <= 1:
+            return self.greedy_batch(srcs, max_len=max_len)
+        device = self.out.weight.device
+        n, k = len(srcs), beam
+        s_max = max(1, max(len(s) for s in srcs))
+        src = torch.full((n, s_max), self.pad, dtype=torch.long, device=device)  # (N, S)
+        for i, s in enumerate(srcs):
+            src[i, : len(s)] = torch.tensor(s if s else [self.eos], dtype=torch.long)
+        memory, mem_mask = self.encode(src)  # (N, S, d), (N, S)
+        memory = memory.repeat_interleave(k, dim=0)  # (N*K, S, d): beam b of source i is row i*K + b
+        mem_mask = mem_mask.repeat_interleave(k, dim=0)
+        prefixes = torch.full((n * k, 1), self.bos, dtype=torch.long, device=device)  # (N*K, t)
+        scores = torch.full((n, k), -float("inf"), device=device)  # (N, K) log p of the live prefixes
+        scores[:, 0] = 0.0  # one live prefix (<s>) per source at the start
+        best_score = torch.full((n,), -float("inf"), device=device)  # (N,) best finished, length-normalised
+        best_ids: list[list[int]] = [[] for _ in range(n)]
+        active = torch.ones(n, dtype=torch.bool, device=device)
+        for step in range(max_len):
+            logits = self.decode(prefixes, memory, mem_mask)[:, -1]  # (N*K, V)
+            logp = F.log_softmax(logits.float(), dim=-1)
+            logp[:, self.pad] = -float("inf")
+            logp[:, self.bos] = -float("inf")
+            v = logp.shape[1]
+            total = scores[:, :, None] + logp.view(n, k, v)  # (N, K, V)
+            # 1. </s> extensions finish: keep each source's best (length = step + 1 output tokens with </s>)
+            done = total[:, :, self.eos] / float(step + 1) ** length_penalty  # (N, K)
+            done = done.masked_fill(~active[:, None], -float("inf"))
+            top_done, top_beam = done.max(dim=1)  # (N,)
+            better = top_done > best_score
+            for i in better.nonzero().flatten().tolist():
+                best_score[i] = top_done[i]
+                best_ids[i] = prefixes[i * k + int(top_beam[i]), 1:].tolist()
+            # 2. the best K other extensions stay live
+            total[:, :, self.eos] = -float("inf")
+            new_scores, flat = total.view(n, k * v).topk(k, dim=1)  # (N, K)
+            src_beam = torch.div(flat, v, rounding_mode="floor") + torch.arange(n, device=device)[:, None] * k
+            tokens = flat % v  # (N, K)
+            prefixes = torch.cat([prefixes[src_beam.flatten()], tokens.reshape(-1, 1)], dim=1)  # (N*K, t+1)
+            scores = new_scores
+            # 3. a source is done when no live prefix can still beat its best finished hypothesis
+            reach = scores.max(dim=1).values / float(step + 2) ** length_penalty  # (N,)
+            active &= ~(best_score >= reach) & torch.isfinite(scores.max(dim=1).values)
+            if not bool(active.any()):
+                break
+            scores = scores.masked_fill(~active[:, None], -float("inf"))
+        for i in range(n):  # ran out of length without </s>: the best live prefix as it is
+            if not best_ids[i] and not torch.isfinite(best_score[i]):
+                best_ids[i] = prefixes[i * k + int(scores[i].argmax()), 1:].tolist()
+        return [[t for t in ids if t not in (self.pad, self.bos, self.eos)] for ids in best_ids]
+
+    @torch.no_grad()
     def greedy_batch(self, srcs: list[list[int]], max_len: int = 64) -> list[list[int]]:
         """Greedy decoding of many short sources at once (used by the G2P on word lists)."""
         device = self.out.weight.device
