@@ -109,3 +109,23 @@ def test_in_process_mode_then_fresh_is_refused():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("refused") and "fresh=False" in out.stdout
+
+
+def test_synthesis_server_is_replaced_when_gone_and_per_process():
+    import os
+
+    first = espeak.synthesize(TEXT, "en-us+m3")
+    eng = espeak._engine()
+    eng._server.kill()
+    eng._server.wait()
+    assert _digest(espeak.synthesize(TEXT, "en-us+m3")) == _digest(first)  # a new server, the same bytes
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked caller starts its own server instead of sharing the parent's pipes
+        ok = _digest(espeak.synthesize(TEXT, "en-us+m3")) == _digest(first) and eng._server_pid == os.getpid()
+        os.write(w, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"1"
+    os.waitpid(pid, 0)
+    assert eng._server_pid == os.getpid() and _digest(espeak.synthesize(TEXT, "en-us+m3")) == _digest(first)

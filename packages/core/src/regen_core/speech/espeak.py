@@ -18,41 +18,46 @@ Determinism: espeak-ng's waveform generator carries state from one message to th
 "flutter" table index, a cycle counter for voice roughness, breath-noise filters, the C ``rand()``
 sequence), so the same text spoken twice in one process gives slightly different samples and
 phoneme times that differ by a few milliseconds (segments end on a glottal-cycle boundary).
-:func:`synthesize` therefore runs each synthesis, by default, in a
-``fork`` of the process taken while the library is freshly initialised, with ``rand`` reseeded:
-every call then sees the same starting state and the waveform is a pure function of (text, voice,
-rate, pitch). This costs a few tens of milliseconds per call; ``fresh=False`` skips it.
+:func:`synthesize` therefore runs each synthesis, by default, in a ``fork`` taken while the
+library is freshly initialised, with ``rand`` reseeded: every call then sees the same starting
+state and the waveform is a pure function of (text, voice, rate, pitch). The forks are taken from
+a small synthesis server (:mod:`regen_core.speech._espeak_c` run as ``python -S``, one per
+process, started on first use) rather than from the caller, whose numpy / torch memory would make
+every fork several times dearer. This costs about 10 ms of CPU per call (voice loading included);
+``fresh=False`` skips it.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import os
-import pickle
+import struct
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-DEBIAN_PACKAGE = "libespeak-ng1"  # the Debian/Ubuntu package that ships libespeak-ng.so.1
+from . import _espeak_c as _c
+
+DEBIAN_PACKAGE = _c.DEBIAN_PACKAGE  # the Debian/Ubuntu package that ships libespeak-ng.so.1
 PAUSE = "_"  # phoneme symbol regen uses for espeak's unnamed (silent) phoneme events
 
-# Constants from espeak-ng's speak_lib.h (API revision 12).
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_INIT_PHONEME_EVENTS = 0x0001
-_INIT_PHONEME_IPA = 0x0002
-_INIT_DONT_EXIT = 0x8000
-_CHARS_UTF8 = 1
-_POS_CHARACTER = 1
-_EVENT_LIST_TERMINATED = 0
-_EVENT_WORD = 1
-_EVENT_PHONEME = 7
-_EE_OK = 0
-_PARAM_RATE = 1
-_PARAM_PITCH = 3
-_PHONEMES_IPA = 0x02
+# Constants and ctypes structures of speak_lib.h live in _espeak_c (standard library only, so that
+# it also runs as the synthesis server, see _Engine.synth_fresh).
+_AUDIO_OUTPUT_SYNCHRONOUS = _c.AUDIO_OUTPUT_SYNCHRONOUS
+_INIT_OPTIONS = _c.INIT_OPTIONS
+_CHARS_UTF8 = _c.CHARS_UTF8
+_EVENT_WORD = _c.EVENT_WORD
+_EVENT_PHONEME = _c.EVENT_PHONEME
+_EE_OK = _c.EE_OK
+_PARAM_RATE = _c.PARAM_RATE
+_PARAM_PITCH = _c.PARAM_PITCH
+_PHONEMES_IPA = _c.PHONEMES_IPA
 
 
 class EspeakError(RuntimeError):
@@ -67,28 +72,7 @@ class VoiceError(ValueError):
     """A voice name (accent or variant) that espeak-ng does not know."""
 
 
-class _EventId(ctypes.Union):
-    _fields_ = [
-        ("number", ctypes.c_int),  # WORD / SENTENCE events: word or sentence number
-        ("name", ctypes.c_char_p),  # MARK / PLAY events
-        ("string", ctypes.c_char * 8),  # PHONEME events: UTF-8 name, zero-terminated unless 8 bytes long
-    ]
-
-
-class _Event(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_int),  # espeak_EVENT_TYPE
-        ("unique_identifier", ctypes.c_uint),  # message id
-        ("text_position", ctypes.c_int),  # 1-based character position in the text
-        ("length", ctypes.c_int),  # word length in characters (WORD events)
-        ("audio_position", ctypes.c_int),  # milliseconds from the start of the message's audio
-        ("sample", ctypes.c_int),  # internal sample id
-        ("user_data", ctypes.c_void_p),
-        ("id", _EventId),
-    ]
-
-
-_Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_Callback = _c.Callback
 
 
 @dataclass(frozen=True)
@@ -122,39 +106,19 @@ class _Engine:
 
     def __init__(self) -> None:
         # 1. Load the shared library.
-        name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+        name = _c.library_name()
         try:
-            self.lib = ctypes.CDLL(name)
+            self.lib = _c.declare(ctypes.CDLL(name))
         except OSError as e:
             raise EspeakNotFoundError(
                 f"cannot load libespeak-ng ({name}): {e}. Install the Debian package "
                 f"'{DEBIAN_PACKAGE}' (and 'espeak-ng' for its voices): apt-get install -y espeak-ng {DEBIAN_PACKAGE}"
             ) from e
         lib = self.lib
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_SetSynthCallback.argtypes = [_Callback]
-        lib.espeak_SetSynthCallback.restype = None
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetVoiceByName.restype = ctypes.c_int
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
-        ]  # fmt: skip
-        lib.espeak_Synth.restype = ctypes.c_int
-        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
-        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-        lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
-        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.c_void_p)
-        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
-        lib.espeak_Info.restype = ctypes.c_char_p
 
         # 2. Initialise: synchronous output, phoneme events named in IPA. DONT_EXIT stops the
         #    library from calling exit() when its data folder is missing.
-        options = _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, options)
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INIT_OPTIONS)
         data = ctypes.c_char_p()
         self.version = (lib.espeak_Info(ctypes.byref(data)) or b"?").decode()
         self.data_path = Path((data.value or b"").decode())
@@ -183,16 +147,13 @@ class _Engine:
         self._params: tuple[int, int] | None = None
         self._accents: dict[str, str] | None = None
         self._variants: list[str] | None = None
+        self._server: subprocess.Popen | None = None  # the synthesis server (see synth_fresh), started on first use
+        self._server_pid: int | None = None  # the process that started it
 
     def _collect(self, wav: "ctypes._Pointer", n: int, events: "ctypes._Pointer") -> int:
         if wav and n > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())  # (n,) int16
-        i = 0
-        while events[i].type != _EVENT_LIST_TERMINATED:
-            e = events[i]
-            name = bytes(e.id.string).split(b"\0", 1)[0] if e.type == _EVENT_PHONEME else b""
-            self._events.append((e.type, e.audio_position, e.text_position, e.length, name))
-            i += 1
+        _c.read_events(events, self._events)
         return 0  # continue synthesis
 
     # --- voices ---------------------------------------------------------------------------
@@ -266,48 +227,62 @@ class _Engine:
     # --- synthesis ------------------------------------------------------------------------
 
     def synth(self, text: str) -> tuple[np.ndarray, list[tuple[int, int, int, int, bytes]]]:
-        data = text.encode("utf-8") + b"\0"
-        buf = ctypes.create_string_buffer(data, len(data))
         self._chunks, self._events = [], []
-        err = self.lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        err = _c.synth_call(self.lib, text)
         if err != _EE_OK:
             raise EspeakError(f"espeak_Synth failed with code {err} for text {text[:60]!r}")
         pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)  # (T,) int16
         return pcm, self._events
 
+    def _server_process(self) -> subprocess.Popen:
+        """The synthesis server of this process (``python -S _espeak_c.py``), started on first use."""
+        if self._server is not None and self._server_pid != os.getpid():
+            self._server = None  # inherited through a fork: the parent's; start our own
+        if self._server is None or self._server.poll() is not None:
+            server = subprocess.Popen([sys.executable, "-S", _c.__file__], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, close_fds=True)
+            if server.stdout.read(1) != b"R":
+                code = server.wait()
+                raise EspeakError(f"the espeak-ng synthesis server ({_c.__file__}) did not start (exit code {code})")
+            self._server, self._server_pid = server, os.getpid()
+            atexit.register(_stop_server, server)
+        return self._server
+
     def synth_fresh(self, text: str, espeak_voice: str, rate: int, pitch: int | None) -> tuple[np.ndarray, list]:
-        """:meth:`synth` in a forked child: the child starts from this process's library state."""
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: synthesise, send (pcm, events) or the exception, exit without cleanup
-            code = 0
-            try:
-                os.close(r)
-                self._libc.srand(1)
-                self._voice, self._params = None, None  # always load the voice afresh
-                self.set_voice_raw(espeak_voice, rate, pitch)
-                data = pickle.dumps(self.synth(text))
-            except BaseException as e:  # noqa: BLE001 - everything must reach the parent
-                code = 1
-                try:
-                    data = pickle.dumps(e)
-                except Exception:  # an unpicklable exception
-                    data = pickle.dumps(EspeakError(f"{type(e).__name__}: {e}"))
-            try:
-                with os.fdopen(w, "wb") as f:
-                    f.write(data)
-            finally:
-                os._exit(code)
-        os.close(w)
-        with os.fdopen(r, "rb") as f:
-            data = f.read()
-        _, status = os.waitpid(pid, 0)
-        if not data:
-            raise EspeakError(f"the synthesis process died (wait status {status}) for text {text[:60]!r}")
-        result = pickle.loads(data)
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        """:meth:`synth` from the library's freshly initialised state, in a child of the synthesis server.
+
+        The server (:mod:`._espeak_c` run on its own) initialises libespeak-ng once, as this engine
+        does, and forks a small child per call that reseeds ``rand``, loads the voice and
+        synthesises; forking it costs far less than forking this process (a millisecond of CPU
+        against several with numpy / torch loaded, most of a corpus build's time per utterance).
+        """
+        server = self._server_process()
+        v, t = espeak_voice.encode(), text.encode("utf-8")
+        request = b"S" + struct.pack("<iiII", int(rate), -1 if pitch is None else int(pitch), len(v), len(t)) + v + t
+        try:
+            server.stdin.write(request)
+            server.stdin.flush()
+            head = server.stdout.read(5)
+            status, size = struct.unpack(_c.HEADER, head)
+            payload = server.stdout.read(size)
+            if len(payload) != size:
+                raise EOFError
+        except (OSError, EOFError, struct.error) as e:
+            self._server = None
+            raise EspeakError(
+                f"the espeak-ng synthesis server exited (code {server.poll()}) for text {text[:60]!r}: {type(e).__name__}"
+            ) from e
+        if status == 2:
+            raise VoiceError(payload.decode("utf-8", "replace"))
+        if status != 0:
+            raise EspeakError(payload.decode("utf-8", "replace"))
+        n_samples, n_events = struct.unpack_from("<II", payload)
+        pcm = np.frombuffer(payload, dtype="<i2", count=n_samples, offset=8).astype(np.int16)  # (T,)
+        events = [(kind, ms, pos, length, name.split(b"\0", 1)[0])
+                  for kind, ms, pos, length, name in struct.iter_unpack(_c.EVENT_FORMAT, payload[8 + 2 * n_samples :])]
+        if len(events) != n_events:
+            raise EspeakError(f"the espeak-ng synthesis server sent {len(events)} events, announced {n_events}")
+        return pcm, events
 
     def text_to_phonemes(self, text: str, separator: str | None) -> str:
         data = text.encode("utf-8") + b"\0"
@@ -320,6 +295,16 @@ class _Engine:
             if out:
                 parts.append(out.decode("utf-8").strip())
         return " ".join(p for p in parts if p)
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    """At exit: close the server's input (it then exits) and reap it."""
+    try:
+        if server.poll() is None:
+            server.stdin.close()
+            server.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        server.kill()
 
 
 _ENGINE: _Engine | None = None
