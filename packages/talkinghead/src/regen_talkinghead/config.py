@@ -1,0 +1,82 @@
+"""The frozen config of the ``talkinghead`` pairing (saved in every model folder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .extract import FitSettings
+from .face import FaceGeometry
+
+
+@dataclass(frozen=True)
+class TalkingHeadConfig:
+    """Every setting of the talking-head pairing: corpus, face model, fitter, features, model sizes."""
+
+    # -- speech corpus (regen_core.speech: espeak-ng audio + per-phoneme timings) -----------------------
+    corpus_n: int = 200  # utterances of the synthetic corpus
+    corpus_speakers: tuple[str, ...] = ("en-us+m3", "en-gb+f2", "en-gb-scotland+m1", "en-029+f4")  # voices
+    corpus_seed: int = 0  # seed of the speech corpus (sentences, speaker assignment)
+    corpus_min_words: int = 3  # shortest sentence (words)
+    corpus_max_words: int = 8  # longest sentence (words)
+    corpus_sentences: str = "wordnet"  # "wordnet", "kjv" or a text file with one sentence per line
+    sample_rate: int = 16000  # Hz of the audio (the corpus is resampled to it)
+    num_proc: int = 1  # processes for speech synthesis
+    # -- synthetic talking faces -----------------------------------------------------------------------
+    fps: int = 25  # video frames per second
+    size: int = 32  # frames are size x size greyscale
+    grid: int = 32  # vertices per side of the face mesh lattice
+    face_tau: float = 0.05  # depth softness of the renderer's splat blending
+    face_splat: float = 0.6  # splat std as a fraction of the projected vertex spacing
+    face_scale: float = 0.85  # face units -> half image widths
+    face_window: int = 3  # splat window half-width in pixels
+    motion_seed: int = 0  # seed of identities, head motion, blinks and brows (one stream per utterance)
+    head_motion: float = 1.0  # scale of the head-pose random processes (0 = a still head)
+    brow_motion: float = 1.0  # scale of the brow random process
+    blink_rate: float = 0.4  # blinks per second (Poisson)
+    articulation: float = 1.0  # scale of the viseme mouth targets
+    valid_fraction: float = 0.1  # share of utterances in the valid split
+    test_fraction: float = 0.1  # share of utterances in the test split
+    split_seed: int = 0  # seed of the split
+    # -- the fitter (extract) ---------------------------------------------------------------------------
+    fit_iters_first: int = 12  # LM iterations on frame 0 (identity + coefficients)
+    fit_iters_track: int = 2  # Gauss-Newton steps per tracked frame (warm start from the previous frame)
+    fit_jacobian_every: int = 2  # recompute the tracking Jacobian every N frames
+    fit_iters_extra: int = 4  # LM iterations for tracked frames still above fit_converged
+    fit_converged: float = 0.003  # mean |render - frame| counted as converged
+    fit_refine: bool = False  # re-estimate the identity over the video, then one more step per frame
+    fit_refine_frames: int = 6  # frames used for that
+    fit_max_residual: float = 0.05  # mean |render - frame| above this: NoFaceError
+    fit_prior: float = 1e-7  # weight of the prior towards the average face
+    fit_batch: int = 64  # videos fitted together
+    # -- speech features -----------------------------------------------------------------------------------
+    n_fft: int = 512  # STFT size of the log-mel (torch.stft)
+    win: int = 400  # STFT window
+    n_mels: int = 40  # mel bands; the hop is sample_rate / (4 * fps): 4 mel frames per video frame
+    # -- models ------------------------------------------------------------------------------------------
+    d_model: int = 64  # width of the speech encoder (generator and direct baseline)
+    enc_blocks: int = 3  # dilated residual conv blocks of the speech encoder (dilations 1, 2, 4, ...)
+    enc_kernel: int = 5  # their kernel size
+    dropout: float = 0.1  # dropout in the speech encoder
+    noise_scale: float = 1.0  # generator sampling: multiplier of the learned AR(1) noise (times temperature)
+    render_channels: tuple[int, ...] = (64, 48, 32, 16)  # neural renderer / direct decoder widths, 4x4 -> size
+    ref_channels: int = 16  # direct baseline: width of the reference-frame encoder
+    direct_frames: int = 8  # direct baseline: frames decoded per video per training step
+
+    def geometry(self) -> FaceGeometry:
+        return FaceGeometry(size=self.size, grid=self.grid, tau=self.face_tau, splat=self.face_splat,
+                            scale=self.face_scale, window=self.face_window)
+
+    def fit_settings(self) -> FitSettings:
+        return FitSettings(iters_first=self.fit_iters_first, iters_track=self.fit_iters_track,
+                           jacobian_every=self.fit_jacobian_every, iters_extra=self.fit_iters_extra,
+                           converged=self.fit_converged, refine=self.fit_refine, refine_frames=self.fit_refine_frames,
+                           max_residual=self.fit_max_residual, prior=self.fit_prior, batch=self.fit_batch)
+
+    @property
+    def hop(self) -> int:
+        """STFT hop in samples: 4 mel frames per video frame."""
+        return self.sample_rate // (4 * self.fps)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Video frames for ``n_samples`` of audio (at least 1)."""
+        return max(1, int(round(n_samples * self.fps / self.sample_rate)))

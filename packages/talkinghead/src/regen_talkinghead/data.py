@@ -1,0 +1,174 @@
+"""The synthetic talking-face corpus: espeak-ng speech + rendered face videos + their true coefficients.
+
+**Synthetic, documented as such.** There is no real talking-face video here. Each utterance of the
+shared espeak-ng speech corpus (:mod:`regen_core.speech.corpus`, audio + per-phoneme timings) gets
+a face of its own (a random identity of the parametric model of :mod:`.face`), mouth movements
+from its phoneme timings (visemes + coarticulation, :mod:`.motion`), and head motion, blinks and
+brow movement that the speech does not determine; the frames are rendered by the model's
+renderer and stored as 8-bit grey levels, like a video. The true coefficients are kept only to
+check the fitter (the pipeline never trains on them).
+
+Columns of every split (``datasets``, numpy format):
+
+- ``x``: the condition, ``{"audio": (S,) float32 @ sample_rate, "reference": (size, size) uint8}``
+  (the reference frame is the same face, frontal and neutral: the talking head animates a given face);
+- ``video``: Y, (T, size, size) uint8 at ``fps``, T = round(S * fps / sample_rate);
+- ``true_y_prime``: (T, 14) float32, the identity (repeated) and per-frame coefficients it was rendered from;
+- ``id``, ``speaker``, ``text``.
+
+The corpus is built once and saved with ``Dataset.save_to_disk`` under
+``$REGEN_CACHE/talkinghead/<key>``; the key covers every option that changes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regen_core.data import DataError, cache_dir, fingerprint
+
+from .config import TalkingHeadConfig
+
+FORMAT_VERSION = 1  # bump when the rendered corpus changes for the same options
+
+
+def corpus_key(cfg: TalkingHeadConfig) -> str:
+    """Every option that changes the corpus; FORMAT_VERSION covers the code."""
+    from .face import FaceModel  # noqa: F401  (the renderer's code is covered by FORMAT_VERSION)
+
+    fields = ("corpus_n", "corpus_speakers", "corpus_seed", "corpus_min_words", "corpus_max_words", "corpus_sentences",
+              "sample_rate", "fps", "size", "grid", "face_tau", "face_splat", "face_scale", "face_window", "motion_seed",
+              "head_motion", "brow_motion", "blink_rate", "articulation")
+    return fingerprint("talkinghead-corpus", FORMAT_VERSION, {f: getattr(cfg, f) for f in fields})
+
+
+def speech_folder(cfg: TalkingHeadConfig) -> Path:
+    """The espeak-ng speech corpus (built once under the cache)."""
+    from regen_core.speech.corpus import CorpusConfig, build_corpus
+
+    ccfg = CorpusConfig(n=cfg.corpus_n, seed=cfg.corpus_seed, speakers=tuple(cfg.corpus_speakers),
+                        sentences=cfg.corpus_sentences, min_words=cfg.corpus_min_words, max_words=cfg.corpus_max_words,
+                        sample_rate=cfg.sample_rate)
+    folder = cache_dir() / "talkinghead-speech" / fingerprint("talkinghead-speech", 1, repr(ccfg))
+    if not (folder / "corpus.json").is_file():
+        build_corpus(folder, ccfg, num_proc=max(1, cfg.num_proc), progress=False, overwrite=True)
+    return folder
+
+
+def render_video(model: Any, identity: np.ndarray, coeffs: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(T, size, size) uint8 frames of one identity (5,) and its coefficients (T, 9)."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(coeffs), batch):
+            c = torch.from_numpy(coeffs[i : i + batch])
+            ident = torch.from_numpy(identity)[None].expand(len(c), -1)
+            out.append(model.render(ident, c).numpy())
+    return np.clip(np.round(np.concatenate(out) * 255.0), 0, 255).astype(np.uint8)
+
+
+def reference_frame(model: Any, identity: np.ndarray) -> np.ndarray:
+    """(size, size) uint8: the face of ``identity``, frontal, centred, mouth closed, eyes open."""
+    from .face import N_COEFF
+
+    return render_video(model, identity, np.zeros((1, N_COEFF), np.float32))[0]
+
+
+def features(cfg: TalkingHeadConfig) -> Any:
+    import datasets
+
+    from .face import Y_PRIME_NAMES
+
+    s = cfg.size
+    return datasets.Features({
+        "id": datasets.Value("string"),  # utterance id
+        "speaker": datasets.Value("string"),  # espeak-ng voice
+        "text": datasets.Value("string"),  # what was said
+        "x": {"audio": datasets.Sequence(datasets.Value("float32")),  # (S,) mono @ sample_rate
+              "reference": datasets.Array2D((s, s), "uint8")},  # the neutral frontal face
+        "video": datasets.Array3D((None, s, s), "uint8"),  # (T, size, size) @ fps
+        "true_y_prime": datasets.Array2D((None, len(Y_PRIME_NAMES)), "float32"),  # (T, 14), for checking the fitter
+    })  # fmt: skip
+
+
+def build(cfg: TalkingHeadConfig, folder: Path) -> None:
+    """Render the corpus of ``cfg`` into ``folder`` (atomically: built beside it, then renamed)."""
+    import datasets
+
+    from regen_core.speech.corpus import load_corpus
+
+    from .face import FaceModel
+    from .motion import face_track
+
+    speech = load_corpus(speech_folder(cfg), cfg.sample_rate)
+    model = FaceModel(cfg.geometry())
+    rows = []
+    cols = speech.select_columns(["id", "speaker", "normalized", "audio", "phonemes", "phoneme_starts", "phoneme_ends"])
+    for i in range(len(cols)):
+        ex = cols[i]
+        audio = np.asarray(ex["audio"], np.float32)
+        n = cfg.n_frames(len(audio))
+        identity, coeffs = face_track(ex["id"], ex["phonemes"], ex["phoneme_starts"], ex["phoneme_ends"], n, cfg)
+        rows.append({
+            "id": ex["id"], "speaker": ex["speaker"], "text": ex["normalized"],
+            "x": {"audio": audio, "reference": reference_frame(model, identity)},
+            "video": render_video(model, identity, coeffs),
+            "true_y_prime": np.concatenate([np.repeat(identity[None], n, 0), coeffs], 1).astype(np.float32),
+        })  # fmt: skip
+    ds = datasets.Dataset.from_list(rows, features=features(cfg))
+    tmp = folder.parent / f".{folder.name}.building-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        ds.save_to_disk(str(tmp))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def corpus_folder(cfg: TalkingHeadConfig) -> Path:
+    folder = cache_dir() / "talkinghead" / corpus_key(cfg)
+    if not (folder / "dataset_info.json").is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        build(cfg, folder)
+    return folder
+
+
+def load_corpus(cfg: TalkingHeadConfig) -> Any:
+    """The whole corpus as one ``datasets.Dataset`` (numpy format), built on first use."""
+    import datasets
+
+    check(cfg)
+    ds = datasets.load_from_disk(str(corpus_folder(cfg)))
+    if len(ds) < 3:
+        raise DataError(f"the talking-face corpus has {len(ds)} utterances; need at least 3 (pairing.corpus_n)")
+    return ds
+
+
+def load_splits(cfg: TalkingHeadConfig) -> Any:
+    """Deterministic train / valid / test ``DatasetDict`` (split by utterance), numpy format."""
+    from regen_core.data import split
+
+    parts = split(load_corpus(cfg), valid=cfg.valid_fraction, test=cfg.test_fraction, seed=cfg.split_seed)
+    for name in list(parts):
+        parts[name] = parts[name].with_format("numpy")
+    return parts
+
+
+def check(cfg: TalkingHeadConfig) -> None:
+    """Config consistency: the mel hop must tile a video frame exactly."""
+    if cfg.fps <= 0 or cfg.sample_rate % (4 * cfg.fps):
+        raise DataError(f"pairing.sample_rate ({cfg.sample_rate}) must divide by 4 * fps ({4 * cfg.fps}): "
+                        f"4 mel frames per video frame")
+    if cfg.size < 16 or cfg.size & (cfg.size - 1):
+        raise DataError(f"pairing.size must be a power of two >= 16 (the decoders upsample 4 -> size), got {cfg.size}")
+    if cfg.corpus_n < 3:
+        raise DataError(f"pairing.corpus_n must be at least 3, got {cfg.corpus_n}")

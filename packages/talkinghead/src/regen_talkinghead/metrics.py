@@ -1,0 +1,130 @@
+"""Metrics of a generated talking-face video against the reference video of the same utterance.
+
+Pixel metrics (what a regression to the mean is good at):
+- ``psnr`` (dB) over the whole video, ``ssim`` (Gaussian 7x7 window, sigma 1.5, mean over frames);
+- ``mouth_mse``: squared error in a box around the mouth, placed per frame at the reference's
+  fitted mouth landmarks (so it follows the reference head).
+
+Face metrics, measured by **fitting the face model to the output** (the extractor, with the
+face-less check off) exactly as it is fitted to the reference:
+- ``lipsync_corr``: Pearson correlation of the fitted mouth opening (``jaw``) of output and
+  reference over the frames (0 when either is constant);
+- ``lmd``: landmark distance, mean over frames and 20 landmarks of the projected landmark
+  distance (pixels) between the output's and the reference's fits (head pose included);
+- ``mouth_lmd``: the same over the 8 mouth landmarks with the head pose removed (frontal,
+  centred): lip shape alone, the part speech determines;
+- ``fit_residual``: the fit's mean |render - frame| on the output (how well a face explains it;
+  the reference's own is about 0.001, the 8-bit rounding);
+- ``motion_error``: |log(mean |frame difference| of output / of reference)|, 0 when the output
+  moves as much as the reference (a still or blurred face scores high).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .extract import FaceFitter, check_video, to_unit
+from .face import MOUTH_OPENING, N_ID
+
+
+def psnr(pred: np.ndarray, ref: np.ndarray) -> float:
+    mse = float(np.mean((pred - ref) ** 2))
+    return float(10 * np.log10(1.0 / max(mse, 1e-10)))
+
+
+def _gauss_window(size: int = 7, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Mean SSIM over frames of (T, H, W) arrays in [0, 1] (Wang et al. 2004; Gaussian window, valid region)."""
+    from scipy.ndimage import correlate1d
+
+    g = _gauss_window()
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        a = correlate1d(a, g, axis=1, mode="constant")
+        a = correlate1d(a, g, axis=2, mode="constant")
+        return a[:, 3:-3, 3:-3]
+
+    x, y = pred.astype(np.float64), ref.astype(np.float64)
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return float(s.mean())
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or a.std() < 1e-6 or b.std() < 1e-6:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+class Judge:
+    """Computes every metric; caches the reference videos' fits (the references never change)."""
+
+    def __init__(self, fitter: FaceFitter):
+        self.fitter = fitter
+        self.size = fitter.face.geometry.size
+        self._ref_fits: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def fit(self, video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        res = self.fitter.fit([video], check=False)
+        return res.y_prime[0], res.residuals[0]
+
+    def reference_fit(self, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = ref.tobytes() + str(ref.shape).encode()
+        if key not in self._ref_fits:
+            self._ref_fits[key] = self.fit(ref)
+        return self._ref_fits[key]
+
+    @torch.no_grad()
+    def landmarks(self, y_prime: np.ndarray, pose: bool) -> np.ndarray:
+        yp = torch.from_numpy(np.asarray(y_prime, np.float32))
+        return self.fitter.face.landmarks(yp[:, :N_ID], yp[:, N_ID:], pose=pose).numpy()  # (T, L, 2)
+
+    def mouth_box_error(self, pred: np.ndarray, ref: np.ndarray, ref_fit: np.ndarray) -> float:
+        lm = self.landmarks(ref_fit, pose=True)[:, list(self.fitter.face.mouth_landmarks)]  # (T, 8, 2)
+        centre = lm.mean(1)  # (T, 2) pixels (x, y)
+        hw, hh = 0.22 * self.size, 0.14 * self.size
+        ys, xs = np.mgrid[0 : self.size, 0 : self.size] + 0.5
+        errs = []
+        for t in range(len(pred)):
+            box = (np.abs(xs - centre[t, 0]) <= hw) & (np.abs(ys - centre[t, 1]) <= hh)
+            if box.any():
+                errs.append(float(np.mean((pred[t][box] - ref[t][box]) ** 2)))
+        return float(np.mean(errs)) if errs else float(np.mean((pred - ref) ** 2))
+
+    def __call__(self, prediction: Any, reference: Any) -> dict[str, float]:
+        ref = check_video(reference, self.size)
+        pred = np.clip(np.nan_to_num(to_unit(prediction)), 0.0, 1.0)
+        if pred.ndim != 3 or pred.shape[1:] != ref.shape[1:]:
+            raise ValueError(f"prediction shape {pred.shape} does not match the reference {ref.shape}")
+        if abs(len(pred) - len(ref)) > 1:
+            raise ValueError(f"prediction has {len(pred)} frames, the reference {len(ref)}: more than one frame apart")
+        n = min(len(pred), len(ref))
+        pred, ref = pred[:n], ref[:n]
+        ref_fit, _ = self.reference_fit(ref)
+        pred_fit, pred_res = self.fit(pred)
+        lm_p, lm_r = self.landmarks(pred_fit, True), self.landmarks(ref_fit, True)
+        mouth = list(self.fitter.face.mouth_landmarks)
+        mp, mr = self.landmarks(pred_fit, False)[:, mouth], self.landmarks(ref_fit, False)[:, mouth]
+        motion_p = float(np.abs(np.diff(pred, axis=0)).mean()) if n > 1 else 0.0
+        motion_r = float(np.abs(np.diff(ref, axis=0)).mean()) if n > 1 else 0.0
+        return {
+            "psnr": psnr(pred, ref),
+            "ssim": ssim(pred, ref),
+            "mouth_mse": self.mouth_box_error(pred, ref, ref_fit),
+            "lipsync_corr": pearson(pred_fit[:, N_ID + MOUTH_OPENING], ref_fit[:, N_ID + MOUTH_OPENING]),
+            "lmd": float(np.linalg.norm(lm_p - lm_r, axis=-1).mean()),
+            "mouth_lmd": float(np.linalg.norm(mp - mr, axis=-1).mean()),
+            "fit_residual": float(pred_res.mean()),
+            "motion_error": float(abs(np.log((motion_p + 1e-4) / (motion_r + 1e-4)))),
+        }
