@@ -114,6 +114,8 @@ def test_cli_compare_train_evaluate_sample(tmp_path: Path, capsys) -> None:
     b = report["budgets"]
     assert b["regeneration"]["steps"] == 40 and b["direct"]["steps"] == 20
     assert b["direct"]["parameters"] > 0 and b["regeneration"]["seconds"] > 0
+    assert b["regeneration"]["cpu_seconds"] > 0 and b["direct"]["cpu_seconds"] > 0
+    assert "training CPU seconds" in (out / "evaluation" / "report.md").read_text()
     assert "| metric |" in (out / "evaluation" / "report.md").read_text()
     assert list((out / "evaluation" / "examples" / "regeneration").glob("*.png"))
     # retraining a stage into the same folder without --resume is refused, nothing overwritten

@@ -195,6 +195,10 @@ def test_ema_and_best_and_keep_last(tmp_path: Path) -> None:
     assert res.best_dir is not None and res.best_value is not None
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert any("valid_loss" in row for row in log) and any("steps_per_s" in row for row in log)
+    # CPU seconds are counted over the same spans as wall seconds (one thread here: no more than wall + slack)
+    assert 0 < res.cpu_seconds <= 2 * res.seconds + 0.5
+    record = json.loads((out / "final" / "config.json").read_text())["training"]
+    assert record["cpu_seconds"] == round(res.cpu_seconds, 3)
 
 
 class BatchNormRegressor(trainer_script.Regressor):

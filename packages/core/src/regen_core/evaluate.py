@@ -154,7 +154,7 @@ def build_report(pairing: Any, per_seed: dict[str, list[dict[str, float]]], eval
 
 
 def run_budgets(out: str | Path) -> dict[str, Any]:
-    """Parameters, steps and training seconds of each side, read from the run's model folders."""
+    """Parameters, steps and training seconds (wall and CPU) of each side, read from the run's model folders."""
     sides = {"regeneration": ("extract", "generate", "regenerate"), "direct": ("direct",)}
     budgets: dict[str, Any] = {}
     for side, stages in sides.items():
@@ -163,9 +163,13 @@ def run_budgets(out: str | Path) -> dict[str, Any]:
             folder = final_dir(out, s)
             if folder.exists():
                 rec = training_record(folder)
-                entry["stages"][s] = {k: rec.get(k) for k in ("parameters", "steps", "seconds")}
+                entry["stages"][s] = {k: rec.get(k) for k in ("parameters", "steps", "seconds", "cpu_seconds")}
         for k in ("parameters", "steps", "seconds"):
             entry[k] = sum((v.get(k) or 0) for v in entry["stages"].values())
+        # CPU seconds: models saved before they were recorded have none, and then the total is unknown
+        trained = [v for v in entry["stages"].values() if v.get("steps")]
+        cpu = [v.get("cpu_seconds") for v in trained]
+        entry["cpu_seconds"] = None if any(c is None for c in cpu) else sum(cpu)
         budgets[side] = entry
     return budgets
 
@@ -196,10 +200,13 @@ def report_markdown(report: dict) -> str:
             f"| {m['name']} | {'higher' if m['higher_is_better'] else 'lower'} | {_fmt(d and d['mean'])} "
             f"| {_fmt(r and r['mean'])} | {diff_s} | {m.get('winner', '–')} |"
         )
-    lines += ["", "## Budgets", "", "| side | stage | parameters | steps | training seconds |", "|---|---|---|---|---|"]
+    lines += ["", "## Budgets", "", "| side | stage | parameters | steps | training seconds | training CPU seconds |",
+              "|---|---|---|---|---|---|"]
     for side, b in report.get("budgets", {}).items():
         for s, v in b.get("stages", {}).items():
-            lines.append(f"| {side} | {s} | {_fmt(v.get('parameters'))} | {_fmt(v.get('steps'))} | {_fmt(v.get('seconds'))} |")
-        lines.append(f"| **{side}** | total | {_fmt(b.get('parameters'))} | {_fmt(b.get('steps'))} | {_fmt(b.get('seconds'))} |")
+            lines.append(f"| {side} | {s} | {_fmt(v.get('parameters'))} | {_fmt(v.get('steps'))} | {_fmt(v.get('seconds'))} "
+                         f"| {_fmt(v.get('cpu_seconds'))} |")
+        lines.append(f"| **{side}** | total | {_fmt(b.get('parameters'))} | {_fmt(b.get('steps'))} | {_fmt(b.get('seconds'))} "
+                     f"| {_fmt(b.get('cpu_seconds'))} |")
     lines += ["", "Descriptions:", ""] + [f"- `{m['name']}`: {m['description']}" for m in report["metrics"]]
     return "\n".join(lines) + "\n"

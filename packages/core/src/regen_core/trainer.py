@@ -50,6 +50,7 @@ class TrainerError(RuntimeError):
 class TrainResult:
     steps: int  # optimizer steps done in total
     seconds: float  # training wall time in total (over resumes)
+    cpu_seconds: float  # process CPU time (all threads) over the same spans as ``seconds``
     parameters: int  # trainable parameters
     final_dir: Path  # the model folder to load
     best_dir: Path | None  # best-by-metric model folder, when validation ran
@@ -220,7 +221,7 @@ def train(
     ema = copy.deepcopy(raw_model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
 
     # 3. Resume, or refuse to overwrite.
-    step, seconds, best_value = 0, 0.0, None
+    step, seconds, cpu_seconds, best_value = 0, 0.0, 0.0, None
     if is_main:
         ckpt.clean_stale(ckpt_root)
         ckpt.clean_stale(out)
@@ -242,6 +243,7 @@ def train(
         if ema is not None:
             ckpt.load_weights(ema, last / "ema.safetensors")
         step, seconds, best_value = state["step"], state["seconds"], state["best_value"]
+        cpu_seconds = state.get("cpu_seconds", 0.0)  # absent in checkpoints written before it was recorded
     elif resume and is_main:
         print(f"[{description}] nothing to resume in {ckpt_root}; starting from step 0")
 
@@ -261,7 +263,8 @@ def train(
 
             save_file(tensors, str(w.path("state.safetensors")))
             with open(w.path("trainer_state.json"), "w") as f:
-                json.dump({"step": step, "seconds": seconds, "best_value": best_value, "skeleton": skeleton}, f)
+                json.dump({"step": step, "seconds": seconds, "cpu_seconds": cpu_seconds, "best_value": best_value,
+                           "skeleton": skeleton}, f)
             with open(w.path("config.json"), "w") as f:
                 json.dump({**saved_config, "train": to_dict(cfg)}, f, indent=2)
             folder = w.commit()
@@ -275,7 +278,8 @@ def train(
 
     def export(folder: Path, metrics: dict[str, float]) -> Path:
         weights = ema if ema is not None else raw_model
-        record = {"steps": step, "seconds": round(seconds, 3), "parameters": count_parameters(raw_model), **metrics}
+        record = {"steps": step, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+                  "parameters": count_parameters(raw_model), **metrics}
         return ckpt.save_pretrained(folder, weights, {**saved_config, "train": to_dict(cfg), "training": record})
 
     @torch.no_grad()
@@ -334,7 +338,7 @@ def train(
     flag = torch.ones(1, device=device)
     window: dict[str, float] = {}
     window_steps, window_start = 0, time.perf_counter()
-    t_last = time.perf_counter()
+    t_last, c_last = time.perf_counter(), time.process_time()
     micro = 0
     stopped_early = False
     on_cpu = device.type == "cpu"
@@ -391,7 +395,9 @@ def train(
         window_steps += 1
         now = time.perf_counter()
         seconds += now - t_last
-        t_last = now
+        cpu_now = time.process_time()
+        cpu_seconds += cpu_now - c_last
+        t_last, c_last = now, cpu_now
         if bar is not None:
             bar.update(1)
             if step % max(1, cfg.log_every) == 0 or step == cfg.max_steps:
@@ -424,10 +430,10 @@ def train(
             if metric is not None and (best_value is None or metric < best_value):
                 best_value = metric
                 export(out / "best", {cfg.best_metric: metric})
-            t_last = time.perf_counter()  # validation is not training time
+            t_last, c_last = time.perf_counter(), time.process_time()  # validation is not training time
         if (cfg.save_every and step % cfg.save_every == 0) or done:
             save_checkpoint()
-            t_last = time.perf_counter()  # checkpoint I/O is not training time
+            t_last, c_last = time.perf_counter(), time.process_time()  # checkpoint I/O is not training time
         if world > 1 and ((cfg.save_every and step % cfg.save_every == 0) or done):
             dist.barrier()
         if out_of_time and step < cfg.max_steps:
@@ -451,6 +457,7 @@ def train(
     return TrainResult(
         steps=step,
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         parameters=count_parameters(raw_model),
         final_dir=final,
         best_dir=(out / "best") if (out / "best").exists() else None,
