@@ -48,6 +48,8 @@ class TalkingHeadConfig:
     fit_max_residual: float = 0.05  # mean |render - frame| above this: NoFaceError
     fit_prior: float = 1e-7  # weight of the prior towards the average face
     fit_batch: int = 64  # videos fitted together
+    judge_iters_extra: int = 0  # fit_iters_extra of the fitter the metrics use on generated videos
+    # (poor faces never reach fit_converged, so extra iterations there would only cost time)
     # -- speech features -----------------------------------------------------------------------------------
     n_fft: int = 512  # STFT size of the log-mel (torch.stft)
     win: int = 400  # STFT window
@@ -58,9 +60,10 @@ class TalkingHeadConfig:
     enc_kernel: int = 5  # their kernel size
     dropout: float = 0.1  # dropout in the speech encoder
     noise_scale: float = 1.0  # generator sampling: multiplier of the learned AR(1) noise (times temperature)
-    render_channels: tuple[int, ...] = (64, 48, 32, 16)  # neural renderer / direct decoder widths, 4x4 -> size
+    render_channels: tuple[int, ...] = (48, 32, 16, 8)  # neural renderer / direct decoder widths, 4x4 -> size
     ref_channels: int = 16  # direct baseline: width of the reference-frame encoder
     direct_frames: int = 8  # direct baseline: frames decoded per video per training step
+    edge_weight: float = 1.0  # both sides' pixel loss: L1 + edge_weight x L1 of the frame differences along x and y
 
     def geometry(self) -> FaceGeometry:
         return FaceGeometry(size=self.size, grid=self.grid, tau=self.face_tau, splat=self.face_splat,

@@ -172,3 +172,21 @@ def check(cfg: TalkingHeadConfig) -> None:
         raise DataError(f"pairing.size must be a power of two >= 16 (the decoders upsample 4 -> size), got {cfg.size}")
     if cfg.corpus_n < 3:
         raise DataError(f"pairing.corpus_n must be at least 3, got {cfg.corpus_n}")
+
+
+def synthetic_videos(cfg: TalkingHeadConfig, n: int = 4, frames: int = 24, tag: str = "test") -> tuple[list, list]:
+    """Small videos rendered like the corpus's, without speech synthesis (for tests and checks):
+    a fixed made-up phoneme sequence for the mouth, each video's own identity and random motion.
+    Returns (videos (T, size, size) uint8, true Y' (T, 14))."""
+    from .face import FaceModel
+    from .motion import face_track
+
+    face = FaceModel(cfg.geometry())
+    phonemes = ["_", "h", "ə", "l", "oʊ", "w", "ɜː", "l", "d", "_", "b", "a", "p", "i", "_"]
+    starts = np.linspace(0, 0.9, len(phonemes))
+    vids, truths = [], []
+    for i in range(n):
+        ident, coeffs = face_track(f"{tag}{i}", phonemes, starts, starts + 0.9 / len(phonemes), frames, cfg)
+        vids.append(render_video(face, ident, coeffs))
+        truths.append(np.concatenate([np.repeat(ident[None], frames, 0), coeffs], 1).astype(np.float32))
+    return vids, truths

@@ -3,7 +3,7 @@
 Same pieces as the regeneration side, wired without the intermediate: the generator's speech
 encoder (:class:`SpeechEncoder`), a small conv encoder of the reference frame (the identity the
 regeneration side gets from the fitter), and the neural renderer's :class:`FrameDecoder`, fed a
-per-frame feature instead of Y'. Trained with the same L1 pixel loss on ``direct_frames`` random
+per-frame feature instead of Y'. Trained with the same pixel loss (L1 + edge L1) on ``direct_frames`` random
 frames per video and step. It has no noise input (a pixel regression): ``stochastic = False``.
 """
 
@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from .extract import check_video
 from .generate import SpeechEncoder, audio_tensor
-from .regenerate import FrameDecoder
+from .regenerate import FrameDecoder, pixel_loss
 
 
 class ReferenceEncoder(nn.Module):
@@ -65,7 +65,7 @@ class DirectTalkingHead(nn.Module):
         rows = torch.arange(len(frames))[:, None].expand(-1, k)
         pred = self.decoder(feats[rows, pick].reshape(-1, feats.shape[-1]))  # (B*k, H, W)
         target = batch["video"][rows, pick].reshape(pred.shape)
-        loss = (pred - target).abs().mean()
+        loss = pixel_loss(pred, target, self.cfg.edge_weight)
         return loss, {"mse": float(((pred.detach() - target) ** 2).mean())}
 
     @torch.no_grad()

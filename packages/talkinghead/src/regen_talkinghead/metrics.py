@@ -6,9 +6,10 @@ Pixel metrics (what a regression to the mean is good at):
   fitted mouth landmarks (so it follows the reference head).
 
 Face metrics, measured by **fitting the face model to the output** (the extractor, with the
-face-less check off) exactly as it is fitted to the reference:
+face-less check off) exactly as it is fitted to the reference; the pairing computes them for a
+whole set of outputs at once (``set_metrics``: one batched fit), as means over the videos:
 - ``lipsync_corr``: Pearson correlation of the fitted mouth opening (``jaw``) of output and
-  reference over the frames (0 when either is constant);
+  reference over the frames (0 when either moves less than std 0.01: a still mouth, fitting noise only);
 - ``lmd``: landmark distance, mean over frames and 20 landmarks of the projected landmark
   distance (pixels) between the output's and the reference's fits (head pose included);
 - ``mouth_lmd``: the same over the 8 mouth landmarks with the head pose removed (frontal,
@@ -60,9 +61,13 @@ def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
     return float(s.mean())
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
+STILL = 0.01  # a mouth-opening track with a smaller std is still (only fitting noise): correlation 0
+
+
+def pearson(a: np.ndarray, b: np.ndarray, still: float = 1e-9) -> float:
+    """Pearson correlation; 0 when either series has std <= ``still``."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(a) < 2 or a.std() < 1e-6 or b.std() < 1e-6:
+    if len(a) < 2 or a.std() <= still or b.std() <= still:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -74,16 +79,6 @@ class Judge:
         self.fitter = fitter
         self.size = fitter.face.geometry.size
         self._ref_fits: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-
-    def fit(self, video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        res = self.fitter.fit([video], check=False)
-        return res.y_prime[0], res.residuals[0]
-
-    def reference_fit(self, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = ref.tobytes() + str(ref.shape).encode()
-        if key not in self._ref_fits:
-            self._ref_fits[key] = self.fit(ref)
-        return self._ref_fits[key]
 
     @torch.no_grad()
     def landmarks(self, y_prime: np.ndarray, pose: bool) -> np.ndarray:
@@ -102,7 +97,7 @@ class Judge:
                 errs.append(float(np.mean((pred[t][box] - ref[t][box]) ** 2)))
         return float(np.mean(errs)) if errs else float(np.mean((pred - ref) ** 2))
 
-    def __call__(self, prediction: Any, reference: Any) -> dict[str, float]:
+    def _pair(self, prediction: Any, reference: Any) -> tuple[np.ndarray, np.ndarray]:
         ref = check_video(reference, self.size)
         pred = np.clip(np.nan_to_num(to_unit(prediction)), 0.0, 1.0)
         if pred.ndim != 3 or pred.shape[1:] != ref.shape[1:]:
@@ -110,21 +105,45 @@ class Judge:
         if abs(len(pred) - len(ref)) > 1:
             raise ValueError(f"prediction has {len(pred)} frames, the reference {len(ref)}: more than one frame apart")
         n = min(len(pred), len(ref))
-        pred, ref = pred[:n], ref[:n]
-        ref_fit, _ = self.reference_fit(ref)
-        pred_fit, pred_res = self.fit(pred)
-        lm_p, lm_r = self.landmarks(pred_fit, True), self.landmarks(ref_fit, True)
-        mouth = list(self.fitter.face.mouth_landmarks)
-        mp, mr = self.landmarks(pred_fit, False)[:, mouth], self.landmarks(ref_fit, False)[:, mouth]
+        return pred[:n], ref[:n]
+
+    def frame_metrics(self, prediction: Any, reference: Any) -> dict[str, float]:
+        """The pixel metrics of one video: psnr, ssim, motion_error."""
+        pred, ref = self._pair(prediction, reference)
+        n = len(pred)
         motion_p = float(np.abs(np.diff(pred, axis=0)).mean()) if n > 1 else 0.0
         motion_r = float(np.abs(np.diff(ref, axis=0)).mean()) if n > 1 else 0.0
-        return {
-            "psnr": psnr(pred, ref),
-            "ssim": ssim(pred, ref),
-            "mouth_mse": self.mouth_box_error(pred, ref, ref_fit),
-            "lipsync_corr": pearson(pred_fit[:, N_ID + MOUTH_OPENING], ref_fit[:, N_ID + MOUTH_OPENING]),
-            "lmd": float(np.linalg.norm(lm_p - lm_r, axis=-1).mean()),
-            "mouth_lmd": float(np.linalg.norm(mp - mr, axis=-1).mean()),
-            "fit_residual": float(pred_res.mean()),
-            "motion_error": float(abs(np.log((motion_p + 1e-4) / (motion_r + 1e-4)))),
-        }
+        return {"psnr": psnr(pred, ref), "ssim": ssim(pred, ref),
+                "motion_error": float(abs(np.log((motion_p + 1e-4) / (motion_r + 1e-4))))}
+
+    def fit_metrics(self, predictions: list[Any], references: list[Any]) -> list[dict[str, float]]:
+        """The face metrics of many videos, fitted in one batch: mouth_mse, lipsync_corr, lmd, mouth_lmd, fit_residual."""
+        pairs = [self._pair(p, r) for p, r in zip(predictions, references)]
+        todo = [i for i, (_, r) in enumerate(pairs) if self._key(r) not in self._ref_fits]
+        if todo:
+            res = self.fitter.fit([pairs[i][1] for i in todo], check=False)
+            for i, yp, rr in zip(todo, res.y_prime, res.residuals):
+                self._ref_fits[self._key(pairs[i][1])] = (yp, rr)
+        fits = self.fitter.fit([p for p, _ in pairs], check=False)
+        mouth = list(self.fitter.face.mouth_landmarks)
+        out = []
+        for (pred, ref), pred_fit, pred_res in zip(pairs, fits.y_prime, fits.residuals):
+            ref_fit, _ = self._ref_fits[self._key(ref)]
+            lm_p, lm_r = self.landmarks(pred_fit, True), self.landmarks(ref_fit, True)
+            mp, mr = self.landmarks(pred_fit, False)[:, mouth], self.landmarks(ref_fit, False)[:, mouth]
+            out.append({
+                "mouth_mse": self.mouth_box_error(pred, ref, ref_fit),
+                "lipsync_corr": pearson(pred_fit[:, N_ID + MOUTH_OPENING], ref_fit[:, N_ID + MOUTH_OPENING], STILL),
+                "lmd": float(np.linalg.norm(lm_p - lm_r, axis=-1).mean()),
+                "mouth_lmd": float(np.linalg.norm(mp - mr, axis=-1).mean()),
+                "fit_residual": float(pred_res.mean()),
+            })  # fmt: skip
+        return out
+
+    @staticmethod
+    def _key(ref: np.ndarray) -> bytes:
+        return ref.tobytes() + str(ref.shape).encode()
+
+    def __call__(self, prediction: Any, reference: Any) -> dict[str, float]:
+        """Every metric of one video."""
+        return {**self.frame_metrics(prediction, reference), **self.fit_metrics([prediction], [reference])[0]}

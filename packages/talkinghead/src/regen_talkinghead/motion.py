@@ -55,15 +55,16 @@ class VisemeError(ValueError):
 
 
 def targets(phoneme: str) -> list[tuple[float, float, float]]:
-    """The viseme target(s) of one timed phoneme: one, or two for a diphthong (start, end)."""
+    """The viseme target(s) of one timed phoneme: one, two for a diphthong (start, end), none for a
+    stand-alone modifier symbol."""
     if phoneme == PAUSE:
         return [REST]
     for affricate in ("tʃ", "dʒ"):
         if phoneme.startswith(affricate):
             return [CONSONANTS[affricate]]
     base = [ch for ch in phoneme if ch not in MODIFIERS]
-    if not base:
-        raise VisemeError(f"phoneme {phoneme!r} has no base symbol (only modifiers)")
+    if not base:  # a stand-alone modifier (espeak times e.g. "ʲ" on its own): no target, neighbours cover it
+        return []
     if base[0] in CONSONANTS:
         return [CONSONANTS[base[0]]]
     vowels = [VOWELS[ch] for ch in base if ch in VOWELS]
@@ -80,6 +81,8 @@ def mouth_track(phonemes: Sequence[str], starts: Sequence[float], ends: Sequence
     for ph, a, b in zip(phonemes, starts, ends):
         a, b = float(a), float(b)
         tg = targets(ph)
+        if not tg:
+            continue
         if len(tg) == 1:
             segs.append(((a + b) / 2, CORE * (b - a) / 2, *tg[0]))
         else:  # a diphthong: first target over its first 60 %, second over the rest

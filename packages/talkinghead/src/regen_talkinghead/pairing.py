@@ -75,12 +75,15 @@ class TalkingHeadPairing:
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("psnr", True, "PSNR of the whole video against the reference (dB)"),
         Metric("ssim", True, "SSIM, Gaussian 7x7 window, mean over frames"),
+        Metric("motion_error", False, "|log ratio| of mean frame-to-frame change, output vs reference"),
+    )
+    #: Measured by fitting the face model to the outputs, in one batch per set (means over the videos).
+    set_metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("mouth_mse", False, "squared error in a box around the reference's fitted mouth"),
         Metric("lipsync_corr", True, "Pearson correlation of the fitted mouth opening, output vs reference"),
         Metric("lmd", False, "landmark distance of the fits, 20 landmarks with head pose (pixels)"),
         Metric("mouth_lmd", False, "landmark distance of the fits, 8 mouth landmarks, head pose removed (pixels)"),
         Metric("fit_residual", False, "mean |render - frame| of the face fit to the output (how face-like it is)"),
-        Metric("motion_error", False, "|log ratio| of mean frame-to-frame change, output vs reference"),
     )
     config_class: ClassVar[type] = TalkingHeadConfig
 
@@ -95,7 +98,11 @@ class TalkingHeadPairing:
 
     @cached_property
     def judge(self) -> Judge:
-        return Judge(self.fitter())
+        """The metrics, with the same fitter on both sides (``judge_iters_extra`` extra LM iterations)."""
+        import dataclasses
+
+        settings = dataclasses.replace(self.config.fit_settings(), iters_extra=self.config.judge_iters_extra)
+        return Judge(FaceFitter(self.config.geometry(), settings))
 
     # -- the contract --------------------------------------------------------------------------------------
 
@@ -129,7 +136,13 @@ class TalkingHeadPairing:
         raise ValueError(f"unknown stage {stage!r}")
 
     def metrics(self, prediction: Any, reference: Any, x: Any = None) -> dict[str, float]:
-        return self.judge(prediction, reference)
+        """The pixel metrics of one video (the face metrics come per set, see :meth:`set_metrics`)."""
+        return self.judge.frame_metrics(prediction, reference)
+
+    def set_metrics(self, predictions: list[Any], references: list[Any], xs: list[Any]) -> dict[str, float]:
+        """The face metrics, means over the videos of a set (one batched fit of every output)."""
+        rows = self.judge.fit_metrics(predictions, references)
+        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
 
     # -- Y' of a split, cached -----------------------------------------------------------------------------
 

@@ -34,7 +34,8 @@ class FrameDecoder(nn.Module):
         self.fc = nn.Sequential(nn.Linear(in_dim, 128), nn.GELU(), nn.Linear(128, ch[0] * 16))
         self.blocks = nn.ModuleList()
         for cin, cout in zip(ch[:-1], ch[1:]):
-            self.blocks.append(nn.ModuleList([nn.Conv2d(cin + 2, cout, 3, padding=1), nn.Conv2d(cout, cout, 3, padding=1)]))
+            self.blocks.append(nn.ModuleList([nn.Conv2d(cin + 2, cout, 3, padding=1), nn.GroupNorm(max(1, cout // 8), cout),
+                                              nn.Conv2d(cout, cout, 3, padding=1)]))
         self.out = nn.Conv2d(ch[-1], 1, 1)
 
     @staticmethod
@@ -46,10 +47,21 @@ class FrameDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc(z).view(-1, self.c0, 4, 4)
-        for conv1, conv2 in self.blocks:
+        for conv1, norm, conv2 in self.blocks:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-            x = F.gelu(conv2(F.gelu(conv1(self._coords(x)))))
+            x = F.gelu(conv2(F.gelu(norm(conv1(self._coords(x))))))
         return torch.sigmoid(self.out(x))[:, 0]  # (N, size, size)
+
+
+def pixel_loss(pred: torch.Tensor, target: torch.Tensor, edge_weight: float) -> torch.Tensor:
+    """L1 on the frames plus ``edge_weight`` x L1 on their horizontal and vertical differences
+    (the small dark features, eyes, brows, mouth, carry most of the edges). Both sides use it."""
+    loss = (pred - target).abs().mean()
+    if edge_weight > 0:
+        dx = (pred.diff(dim=-1) - target.diff(dim=-1)).abs().mean()
+        dy = (pred.diff(dim=-2) - target.diff(dim=-2)).abs().mean()
+        loss = loss + edge_weight * (dx + dy)
+    return loss
 
 
 # Y' columns are scaled to about unit range before the decoder (identity z-scores, then coefficients).
@@ -57,19 +69,20 @@ Y_PRIME_SCALE = torch.tensor([0.5] * N_ID + [1.0, 1.0, 1.0, 1.0, 4.0, 4.0, 4.0, 
 
 
 class NeuralRenderer(nn.Module):
-    """Y' (T, 14) -> frames (T, size, size); trained on (fitted Y', frame) pairs with an L1 loss."""
+    """Y' (T, 14) -> frames (T, size, size); trained on (fitted Y', frame) pairs with :func:`pixel_loss`."""
 
     stochastic = False  # one frame per coefficient vector
 
     def __init__(self, cfg: Any):
         super().__init__()
         self.decoder = FrameDecoder(N_ID + N_COEFF, tuple(cfg.render_channels), cfg.size)
+        self.edge_weight = cfg.edge_weight
         self.register_buffer("scale", Y_PRIME_SCALE.clone(), persistent=False)
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         pred = self.decoder(batch["y_prime"] * self.scale)  # (B, H, W)
         target = batch["frame"]
-        loss = (pred - target).abs().mean()
+        loss = pixel_loss(pred, target, self.edge_weight)
         return loss, {"mse": float(((pred.detach() - target) ** 2).mean())}
 
     @torch.no_grad()

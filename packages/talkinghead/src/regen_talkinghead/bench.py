@@ -1,0 +1,251 @@
+"""``python -m regen_talkinghead.bench [--quick] --out DIR [--config bench] [--run RUN]``: writes DIR/bench.json.
+
+Quick (no training; about a minute at the tiny preset):
+
+1. fitter accuracy: the fitter's Y' of ``--n`` corpus videos against the true coefficients they
+   were rendered from (mean and 95th-percentile absolute error per coefficient), the photometric
+   residual, and its speed (CPU and wall ms per frame, batched as in training);
+2. the face-less check: a blank video and a video whose frame 3 is noise must raise NoFaceError
+   naming the frame;
+3. renderer speed: the face model's renderer, the neural renderer (Y' -> frames) and the direct
+   baseline (speech -> frames), ms per frame; the generator's sampling time per second of video
+   (``--run``'s models, else untrained ones of the preset's size: the speed does not depend on training).
+
+Full (adds): trains both sides ``--seeds`` times (training seeds 0, 1, 2: each stage's ``seed``)
+at the preset's equal budgets, evaluates each run on the test split (one sampling seed per run),
+and writes the quality table regeneration vs direct with 95% t-intervals over the runs
+(``quality`` in bench.json, and DIR/quality.md). The fitted Y' is cached, so the runs share it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def bench_fitter(pairing: Any, videos: list[np.ndarray], truths: list[np.ndarray]) -> dict:
+    from .face import Y_PRIME_NAMES
+
+    fitter = pairing.fitter()
+    c0, w0 = _cpu(), time.perf_counter()
+    res = fitter.fit(videos, check=False)
+    cpu, wall = _cpu() - c0, time.perf_counter() - w0
+    frames = sum(len(v) for v in videos)
+    err = np.concatenate([np.abs(a - b) for a, b in zip(res.y_prime, truths)])  # (frames, 14)
+    resid = np.concatenate(res.residuals)
+    return {
+        "videos": len(videos), "frames": frames,
+        "cpu_ms_per_frame": 1e3 * cpu / frames, "wall_ms_per_frame": 1e3 * wall / frames,
+        "mean_abs_error": {n: float(e) for n, e in zip(Y_PRIME_NAMES, err.mean(0))},
+        "p95_abs_error": {n: float(e) for n, e in zip(Y_PRIME_NAMES, np.percentile(err, 95, axis=0))},
+        "residual_mean": float(resid.mean()), "residual_max": float(resid.max()),
+        "settings": fitter.cache_config(),
+        "units": "identity: z-scores; jaw, blink: 0..1; spread, brow: -1..1; yaw, pitch, roll: radians; tx, ty: half image widths",
+    }
+
+
+def bench_faceless(pairing: Any, video: np.ndarray) -> dict:
+    from .extract import NoFaceError
+
+    fitter = pairing.fitter()
+    out = {}
+    blank = np.full_like(video[:6], 128)
+    noisy = video[:6].copy()
+    noisy[3] = np.random.default_rng(0).integers(0, 256, noisy[3].shape)
+    for name, v in (("blank_video", blank), ("noise_in_frame_3", noisy)):
+        try:
+            fitter.extract(v)
+            out[name] = {"raised": False}
+        except NoFaceError as err:
+            out[name] = {"raised": True, "frame": err.frame, "message": str(err)}
+    return out
+
+
+def _per_frame(fn, n_frames: int, repeat: int = 3) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return 1e3 * best / n_frames
+
+
+def bench_speed(pairing: Any, models: dict, examples: list[dict], trained: bool) -> dict:
+    from .face import N_ID, FaceModel
+
+    cfg = pairing.config
+    face = FaceModel(cfg.geometry())
+    yp = torch.zeros(64, 14)
+    yp[:, N_ID] = torch.linspace(0, 1, 64)
+    with torch.no_grad():
+        render_ms = _per_frame(lambda: face.render(yp[:, :N_ID], yp[:, N_ID:]), 64)
+    ex = examples[0]
+    y_prime = models["generate"].sample(ex["x"], seed=0)
+    n = len(y_prime)
+    gen_ms = _per_frame(lambda: models["generate"].sample(ex["x"], seed=0), n)
+    regen_ms = _per_frame(lambda: models["regenerate"].sample(y_prime), n)
+    direct_ms = _per_frame(lambda: models["direct"].sample(ex["x"], seed=0), n)
+    secs = len(ex["x"]["audio"]) / cfg.sample_rate
+    return {
+        "face_model_render_ms_per_frame": render_ms, "neural_renderer_ms_per_frame": regen_ms,
+        "generator_ms_per_frame": gen_ms, "direct_ms_per_frame": direct_ms,
+        "regeneration_seconds_per_video_second": (gen_ms + regen_ms) * n / 1e3 / secs,
+        "direct_seconds_per_video_second": direct_ms * n / 1e3 / secs,
+        "frames": n, "models": "trained" if trained else "untrained (speed does not depend on the weights)",
+        "timing": "best of 3 after a warm-up call, wall clock, batch 64 for the face model, whole video otherwise",
+        "threads": torch.get_num_threads(),
+    }
+
+
+def train_run(config: str, out: Path, overrides: Sequence[str], data: Any = None) -> Path:
+    """Train every stage with ``config`` into ``out`` (finished stages are kept)."""
+    from regen_core.contract import STAGES
+    from regen_core.pipeline import final_dir, load_run_config, train_stage
+
+    from .pairing import TalkingHeadPairing
+
+    run_cfg = load_run_config(TalkingHeadPairing, config, list(overrides))
+    pairing = TalkingHeadPairing(run_cfg.pairing)
+    data = data if data is not None else pairing.load_data()
+    for stage in STAGES:
+        if final_dir(out, stage).exists():
+            continue
+        train_stage(pairing, stage, run_cfg, out, data=data)
+    return out
+
+
+def quality(config: str, out: Path, overrides: Sequence[str], seeds: Sequence[int]) -> dict:
+    """Train + evaluate once per training seed; the table over the runs."""
+    from regen_core.evaluate import evaluate, interval, run_budgets
+    from regen_core.pipeline import load_run, load_run_config
+
+    from .pairing import TalkingHeadPairing
+
+    runs = []
+    data = None
+    for s in seeds:
+        ov = list(overrides) + [f"train.{st}.seed={s}" for st in ("generate", "regenerate", "direct")] + [f"evaluate.seeds=[{s}]"]
+        run_cfg = load_run_config(TalkingHeadPairing, config, ov)
+        if data is None:
+            data = TalkingHeadPairing(run_cfg.pairing).load_data()
+        c0, w0 = _cpu(), time.perf_counter()
+        run = train_run(config, out / f"run_seed{s}", ov, data)
+        pairing, models = load_run(run)
+        report = evaluate(pairing, models, data["test"], run_cfg.evaluate, run / "evaluation", budgets=run_budgets(run),
+                          progress=False)
+        runs.append({"seed": s, "report": report, "cpu_seconds": _cpu() - c0, "wall_seconds": time.perf_counter() - w0})
+        print(f"[bench] seed {s}: trained + evaluated in {runs[-1]['wall_seconds']:.0f} s wall", flush=True)
+    table = []
+    for m in runs[0]["report"]["metrics"]:
+        name = m["name"]
+        vals = {side: [next(x for x in r["report"]["metrics"] if x["name"] == name)[side]["mean"] for r in runs]
+                for side in ("regeneration", "direct") if m.get(side)}
+        if len(vals) < 2:
+            continue
+        diff = interval([a - b for a, b in zip(vals["regeneration"], vals["direct"])])
+        ci, sign = diff["ci95"], 1 if m["higher_is_better"] else -1
+        if ci is None:
+            winner = ("regeneration" if sign * diff["mean"] > 0 else "direct") + " (one run: no interval)"
+        elif ci[0] <= 0 <= ci[1]:
+            winner = "neither (95% interval includes 0)"
+        else:
+            winner = "regeneration" if sign * diff["mean"] > 0 else "direct"
+        table.append({"name": name, "higher_is_better": m["higher_is_better"], "description": m["description"],
+                      "regeneration": interval(vals["regeneration"]), "direct": interval(vals["direct"]),
+                      "per_run": vals, "difference": diff, "winner": winner})
+    return {"seeds": list(seeds), "n_test": len(data["test"]) if runs[0]["report"]["n_test"] in (0, None) else runs[0]["report"]["n_test"],
+            "metrics": table, "budgets": [r["report"]["budgets"] for r in runs],
+            "run_seconds": [{"seed": r["seed"], "cpu": r["cpu_seconds"], "wall": r["wall_seconds"]} for r in runs],
+            "interval": "95% t-interval over training runs (seeds 0..n-1; each run sampled with its own seed)"}
+
+
+def quality_markdown(q: dict) -> str:
+    def f(v: Any) -> str:
+        return "–" if v is None else f"{v:.4g}"
+
+    lines = [f"Regeneration vs direct, {len(q['seeds'])} training runs (seeds {q['seeds']}), {q['n_test']} test utterances each.",
+             "", "| metric | better | regeneration | direct | difference [95% CI] | winner |", "|---|---|---|---|---|---|"]
+    for m in q["metrics"]:
+        d = m["difference"]
+        ci = f" [{f(d['ci95'][0])}, {f(d['ci95'][1])}]" if d["ci95"] else ""
+        lines.append(f"| {m['name']} | {'higher' if m['higher_is_better'] else 'lower'} | {f(m['regeneration']['mean'])} "
+                     f"| {f(m['direct']['mean'])} | {f(d['mean'])}{ci} | {m['winner']} |")
+    b = q["budgets"][0]
+    lines += ["", "Budgets (run of seed 0): " + "; ".join(
+        f"{side}: {v['parameters']} parameters, {v['steps']} steps, {v['seconds']:.0f} s" for side, v in b.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m regen_talkinghead.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="no training: fitter accuracy and speed, renderer speed")
+    p.add_argument("--out", required=True, help="folder for bench.json (and the full bench's runs)")
+    p.add_argument("--config", default=None, help="preset or YAML (default: tiny for --quick, bench for the full bench)")
+    p.add_argument("--run", help="a trained run folder to time (quick bench)")
+    p.add_argument("--n", type=int, default=16, help="videos for the fitter measurement")
+    p.add_argument("--seeds", type=int, default=3, help="full bench: training runs (seeds 0..N-1)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from regen_core.pipeline import load_run, load_run_config
+
+    from .extract import to_unit
+    from .pairing import TalkingHeadPairing
+
+    config = args.config or ("tiny" if args.quick else "bench")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start, c_start = time.perf_counter(), _cpu()
+    result: dict[str, Any] = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
+                                          "threads": torch.get_num_threads(), "processor": platform.processor()},
+                              "quick": args.quick, "config": config, "overrides": list(args.overrides)}
+    if args.run:
+        pairing, models = load_run(args.run)
+    else:
+        pairing = TalkingHeadPairing(load_run_config(TalkingHeadPairing, config, args.overrides).pairing)
+        torch.manual_seed(0)
+        ext = pairing.build("extract")
+        models = {"extract": ext, **{s: pairing.build(s, ext).eval() for s in ("generate", "regenerate", "direct")}}
+    data = pairing.load_data()
+    pool = data["train"]
+    n = min(args.n, len(pool))
+    videos = [to_unit(pool[i]["video"]) for i in range(n)]
+    truths = [np.asarray(pool[i]["true_y_prime"], np.float32) for i in range(n)]
+    # 1-2. The fitter.
+    result["fitter"] = bench_fitter(pairing, videos, truths)
+    print(json.dumps({k: result["fitter"][k] for k in ("frames", "cpu_ms_per_frame", "wall_ms_per_frame", "mean_abs_error")}, indent=2))
+    result["faceless"] = bench_faceless(pairing, (videos[0] * 255).round().astype(np.uint8))
+    print(json.dumps(result["faceless"], indent=2))
+    # 3. Speeds.
+    test = data["test"]
+    result["speed"] = bench_speed(pairing, models, [test[i] for i in range(min(2, len(test)))], trained=bool(args.run))
+    print(json.dumps(result["speed"], indent=2))
+    if not args.quick:
+        q = quality(config, out, args.overrides, list(range(args.seeds)))
+        result["quality"] = q
+        (out / "quality.md").write_text(quality_markdown(q), encoding="utf-8")
+        print(quality_markdown(q))
+    result["bench_wall_seconds"] = time.perf_counter() - t_start
+    result["bench_cpu_seconds"] = _cpu() - c_start
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

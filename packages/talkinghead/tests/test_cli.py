@@ -1,0 +1,84 @@
+"""Entry points at toy size: animate (and its bad inputs), the quick bench, the corpus preview."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from regen_talkinghead import animate, bench, corpus
+from regen_talkinghead.bench import train_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return train_run("toy", tmp_path_factory.mktemp("th") / "run", [])
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    from regen_core.speech.espeak import synthesize
+
+    s = synthesize("Hello there.", "en-us")  # 22050 Hz: animate resamples it and says so
+    path = tmp_path_factory.mktemp("wav") / "hello.wav"
+    sf.write(path, s.audio, s.sample_rate)
+    return path
+
+
+def _audio_codec(path):
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    gen.close()
+    return meta.get("audio_codec")
+
+
+def test_animate_writes_a_video_with_the_speech(run, speech, tmp_path, capsys):
+    out = tmp_path / "x.mp4"
+    assert animate.main(["--audio", str(speech), "--model", str(run), "--out", str(out), "--png"]) == 0
+    printed = capsys.readouterr().out
+    assert "resampled 22050 Hz -> 16000 Hz" in printed and "audio muxed" in printed
+    assert out.stat().st_size > 0 and out.with_suffix(".png").exists()
+    assert _audio_codec(out) is not None, "the MP4 carries an audio stream"
+    assert animate.main(["--audio", str(speech), "--model", str(run), "--out", str(tmp_path / "d.gif"), "--side", "direct"]) == 0
+    assert (tmp_path / "d.gif").exists() and (tmp_path / "d.wav").exists()
+
+
+def test_animate_rejects_bad_input_clearly(run, speech, tmp_path, capsys):
+    def fails(audio, *extra, model=run):
+        assert animate.main(["--audio", str(audio), "--model", str(model), "--out", str(tmp_path / "o.mp4"), *extra]) == 2
+        return capsys.readouterr().err
+
+    (tmp_path / "empty.wav").write_bytes(b"")
+    assert "0 bytes" in fails(tmp_path / "empty.wav")
+    sf.write(tmp_path / "silent.wav", np.zeros(8000, np.float32), 16000)
+    assert "silent" in fails(tmp_path / "silent.wav")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF0000WAVEnot really audio")
+    assert "cannot decode" in fails(tmp_path / "corrupt.wav")
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 256, (16, 16)).astype(np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    assert "no face found" in fails(speech, "--reference", str(tmp_path / "noise.png"))
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    weights = broken / "regenerate" / "final" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated
+    assert "model.safetensors" in fails(speech, model=broken)
+
+
+def test_quick_bench_writes_bench_json(run, tmp_path):
+    assert bench.main(["--quick", "--config", "toy", "--n", "2", "--out", str(tmp_path), "--run", str(run)]) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert set(result) >= {"fitter", "faceless", "speed"}
+    assert result["fitter"]["frames"] > 0 and result["fitter"]["cpu_ms_per_frame"] > 0
+    assert result["faceless"]["blank_video"]["raised"] and result["faceless"]["noise_in_frame_3"]["frame"] == 3
+    assert result["speed"]["neural_renderer_ms_per_frame"] > 0 and result["speed"]["models"] == "trained"
+
+
+def test_corpus_preview(tmp_path, capsys):
+    assert corpus.main(["--config", "toy", "--preview", str(tmp_path), "--n-preview", "1"]) == 0
+    assert list(tmp_path.glob("*.mp4")) and list(tmp_path.glob("*.png"))
+    assert "utterances" in capsys.readouterr().out
