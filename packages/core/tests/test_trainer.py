@@ -254,3 +254,15 @@ def test_group_by_length_batches_similar_lengths_deterministically(tmp_path: Pat
     with pytest.raises(TrainerError, match="lengths"):  # asked for, but the stage data gives none
         train(model, StageData([{"x": torch.zeros(4)}] * 4, None, lambda x: x),
               TrainConfig(group_by_length=2, progress=False, tensorboard=False), tmp_path)
+
+
+def test_max_cpu_seconds_stops_on_training_cpu_time(tmp_path: Path) -> None:
+    from regen_core.examples.toy import ToyConfig, ToyPairing
+
+    pairing = ToyPairing(ToyConfig(n_examples=64, hidden=16))
+    sd = pairing.stage_data("direct", pairing.load_data(), None)
+    cfg = TrainConfig(max_steps=10**6, max_cpu_seconds=0.5, batch_size=8, progress=False, tensorboard=False, device="cpu")
+    res = train(pairing.build("direct"), sd, cfg, tmp_path / "run")
+    assert 0 < res.steps < 10**6 and res.cpu_seconds >= 0.5
+    record = json.loads((res.final_dir / "config.json").read_text())["training"]
+    assert record["stopped_early"] is True and record["cpu_seconds"] >= 0.5

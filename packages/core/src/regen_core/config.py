@@ -49,6 +49,7 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar (loss, throughput, ETA)
     tensorboard: bool = True  # write TensorBoard event files beside the JSONL log
     max_seconds: float = 0.0  # stop early (with a checkpoint) after this wall time; 0 = no limit
+    max_cpu_seconds: float = 0.0  # stop early after this much training CPU time (process, all threads); 0 = no limit
     group_by_length: int = 0  # > 0: each batch comes from a window of this many batches sorted by example length (less padding); needs the stage data's lengths
 
 

@@ -414,7 +414,8 @@ def train(
                     if k != "step":
                         writer.add_scalar(f"train/{k}", v, step)
             window, window_steps, window_start = {}, 0, time.perf_counter()
-        out_of_time = cfg.max_seconds > 0 and seconds >= cfg.max_seconds
+        out_of_time = (cfg.max_seconds > 0 and seconds >= cfg.max_seconds) or (
+            cfg.max_cpu_seconds > 0 and cpu_seconds >= cfg.max_cpu_seconds)
         done = step >= cfg.max_steps or out_of_time
         if (cfg.valid_every and step % cfg.valid_every == 0) or done:
             vals = validate() if is_main else {}
@@ -448,7 +449,8 @@ def train(
     final = out / "final"
     if is_main:
         if stopped_early:
-            print(f"[{description}] stopped at step {step} after max_seconds={cfg.max_seconds}")
+            print(f"[{description}] stopped at step {step} after {seconds:.1f} s wall / {cpu_seconds:.1f} s CPU "
+                  f"(max_seconds={cfg.max_seconds}, max_cpu_seconds={cfg.max_cpu_seconds})")
         export(final, {"stopped_early": stopped_early})
     if world > 1:
         dist.barrier()
