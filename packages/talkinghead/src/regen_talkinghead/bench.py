@@ -12,7 +12,7 @@ Quick (no training; about a minute at the tiny preset):
    (``--run``'s models, else untrained ones of the preset's size: the speed does not depend on training).
 
 Full (adds): trains both sides ``--seeds`` times (training seeds 0, 1, 2: each stage's ``seed``)
-at the preset's equal budgets, evaluates each run on the test split (one sampling seed per run),
+at the preset's equal budgets (``bench``: training CPU seconds), evaluates each run on the test split (one sampling seed per run),
 and writes the quality table regeneration vs direct with 95% t-intervals over the runs
 (``quality`` in bench.json, and DIR/quality.md). The fitted Y' is cached, so the runs share it.
 """
@@ -184,9 +184,10 @@ def quality_markdown(q: dict) -> str:
         ci = f" [{f(d['ci95'][0])}, {f(d['ci95'][1])}]" if d["ci95"] else ""
         lines.append(f"| {m['name']} | {'higher' if m['higher_is_better'] else 'lower'} | {f(m['regeneration']['mean'])} "
                      f"| {f(m['direct']['mean'])} | {f(d['mean'])}{ci} | {m['winner']} |")
-    b = q["budgets"][0]
-    lines += ["", "Budgets (run of seed 0): " + "; ".join(
-        f"{side}: {v['parameters']} parameters, {v['steps']} steps, {v['seconds']:.0f} s" for side, v in b.items())]
+    lines += ["", "| run | side | parameters | steps | training s (wall) | training s (CPU) |", "|---|---|---|---|---|---|"]
+    for seed, b in zip(q["seeds"], q["budgets"]):
+        for side, v in b.items():
+            lines.append(f"| {seed} | {side} | {v['parameters']} | {v['steps']} | {f(v.get('seconds'))} | {f(v.get('cpu_seconds'))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -37,9 +37,7 @@ FORMAT_VERSION = 1  # bump when the rendered corpus changes for the same options
 
 
 def corpus_key(cfg: TalkingHeadConfig) -> str:
-    """Every option that changes the corpus; FORMAT_VERSION covers the code."""
-    from .face import FaceModel  # noqa: F401  (the renderer's code is covered by FORMAT_VERSION)
-
+    """Every option that changes the corpus; FORMAT_VERSION covers the code (bump it when the renderer changes)."""
     fields = ("corpus_n", "corpus_speakers", "corpus_seed", "corpus_min_words", "corpus_max_words", "corpus_sentences",
               "sample_rate", "fps", "size", "grid", "face_tau", "face_splat", "face_scale", "face_window", "motion_seed",
               "head_motion", "brow_motion", "blink_rate", "articulation")

@@ -2,8 +2,8 @@
 
 1. builds the synthetic talking-face corpus of the ``tiny`` preset (espeak-ng speech + rendered
    faces; cached) and fits the face model to its training videos (Y', cached);
-2. trains both sides at equal CPU budget (generate 15 s + regenerate 25 s vs direct 40 s,
-   ``max_seconds`` each, scaled by ``--budget-scale``);
+2. trains both sides at equal training CPU time (generate 10 s + regenerate 20 s vs direct 30 s,
+   ``max_cpu_seconds`` each, scaled by ``--budget-scale``);
 3. evaluates regeneration vs direct on held-out utterances (3 seeds): ``DIR/evaluation/report.md``,
    MP4s (with the speech) and PNG strips per side under ``DIR/evaluation/examples``;
 4. writes, for the first test utterances, a side-by-side MP4 (reference | regeneration | direct)
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_talkinghead.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--config", default="tiny", help="preset or YAML (default tiny: small models, short budgets)")
-    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds")
+    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds and max_cpu_seconds")
     p.add_argument("--text", default=DEMO_TEXT, help="the sentence animated in DIR/samples")
     p.add_argument("--n-compare", type=int, default=2, help="test utterances in DIR/compare")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -61,9 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = load_run_config(TalkingHeadPairing, args.config, overrides)
     if args.budget_scale != 1.0:
         for stage in ("generate", "regenerate", "direct"):
-            secs = getattr(base.train, stage).max_seconds
-            if secs > 0:
-                overrides.append(f"train.{stage}.max_seconds={secs * args.budget_scale}")
+            for key in ("max_seconds", "max_cpu_seconds"):
+                secs = getattr(getattr(base.train, stage), key)
+                if secs > 0:
+                    overrides.append(f"train.{stage}.{key}={secs * args.budget_scale}")
     run_cfg = load_run_config(TalkingHeadPairing, args.config, overrides)
     # 1. Corpus.
     print("[demo] corpus (espeak-ng speech + rendered faces) ...", flush=True)

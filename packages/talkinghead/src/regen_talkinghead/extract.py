@@ -3,21 +3,23 @@
 The fitter optimises the face model's coefficients so that the differentiable renderer of
 :mod:`.face` reproduces each frame (least squares on the pixels), batched over videos:
 
-1. check every frame (shape, finite values, not blank: a constant frame is no face);
+1. check every frame (shape, finite values, not blank: a frame of one grey level is no face);
 2. frame 0 of each video: Levenberg-Marquardt on identity + expression + pose (14 unknowns) from
-   the average frontal face, ``fit_iters_first`` iterations;
-3. frames 1..T-1: the identity is kept, and each frame is warm-started from the previous frame's
-   solution and refined by ``fit_iters_track`` damped Gauss-Newton steps (9 unknowns);
-4. the identity is re-estimated on ``fit_refine_frames`` frames spread over the video with their
-   per-frame coefficients held, then every frame gets one more Gauss-Newton step (``fit_refine``);
-5. every frame's mean absolute photometric residual is checked: above ``fit_max_residual`` the
-   frame holds no face the model can explain, and :class:`NoFaceError` names the frame.
+   the average frontal face, up to ``iters_first`` iterations (a video stops once converged);
+3. frames 1..T-1: the identity is kept, each frame is warm-started from the previous frame's
+   solution and refined by ``iters_track`` damped Gauss-Newton steps on its 9 coefficients
+   (never ending worse than the warm start); frames still above ``converged`` then get up to
+   ``iters_extra`` Levenberg-Marquardt iterations with fresh Jacobians (fast blinks, jaw drops);
+4. optionally (``refine``, off by default) the identity is re-estimated on frames spread over the
+   video and every frame gets one more step;
+5. every frame's mean absolute photometric residual is checked: above ``max_residual`` the frame
+   holds no face the model can explain, and :class:`NoFaceError` names the frame.
 
-Jacobians are forward differences (one batched render per unknown), recomputed every
-``fit_jacobian_every`` frames while tracking: on a CPU that is several times cheaper than
+Jacobians are forward differences (one batched render for all unknowns of all videos), reused
+for ``jacobian_every`` frames while tracking: on a CPU that is several times cheaper than
 forward-mode AD through the splatting renderer. A weak Gaussian prior towards the average face
-and a plausibility box keep the problem well-posed. Everything is deterministic (no random
-starts), so one video always gives the same Y'.
+and a plausibility box keep the steps well-posed. There are no random starts: one video always
+gives the same Y' (batched with others or alone, the same up to float rounding, about 1e-3).
 """
 
 from __future__ import annotations

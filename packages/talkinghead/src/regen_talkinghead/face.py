@@ -25,7 +25,6 @@ which the fitter of :mod:`.extract` uses for its Jacobians).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +44,7 @@ MOUTH_HALF_WIDTH = 0.30
 EYE_S, EYE_T, EYE_RX, EYE_RY = 0.34, 0.24, 0.16, 0.10
 BROW_T = EYE_T + 0.27
 NOSE_T = -0.06
+BACKGROUND = 0.12  # grey level behind the head
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ class FaceModel(nn.Module):
         # 4. Depth: ellipsoid + nose + cheeks + lips; recessed eyes and mouth cavity; lids in front.
         z = self.rest_depth(sh)
         lip_h = 0.045 * (1 + 0.8 * (-spread).clamp(min=0))
-        z = z + lip_h * (self._lip_up + self._lip_low) / 1.0
+        z = z + lip_h * (self._lip_up + self._lip_low)
         z = z - 0.12 * cav * mouth * (1 - (u / c) ** 2).clamp(min=0) - 0.04 * cav * mouth
         z = z - 0.08 * self._eye + 0.05 * blink * self._lid
         return torch.stack([x, y, z], -1), z
@@ -309,8 +309,6 @@ class FaceModel(nn.Module):
         return torch.stack([px, py], -1)
 
 
-BACKGROUND = 0.12  # grey level behind the head
-
 
 def neutral(batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """The average face, frontal, mouth closed: identity (B, 5) and coeffs (B, 9) of zeros."""
@@ -323,6 +321,3 @@ def coefficient_box() -> tuple[torch.Tensor, torch.Tensor]:
     hi = [3.0] * N_ID + [1.3, 1.5, 1.2, 1.2, 0.6, 0.6, 0.6, 0.4, 0.4]
     return torch.tensor(lo), torch.tensor(hi)
 
-
-def degrees(rad: float) -> float:
-    return rad * 180.0 / math.pi

@@ -73,12 +73,13 @@ def pearson(a: np.ndarray, b: np.ndarray, still: float = 1e-9) -> float:
 
 
 class Judge:
-    """Computes every metric; caches the reference videos' fits (the references never change)."""
+    """Computes every metric; caches the fits of the references and of repeated outputs."""
 
     def __init__(self, fitter: FaceFitter):
         self.fitter = fitter
         self.size = fitter.face.geometry.size
         self._ref_fits: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._pred_fits: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     @torch.no_grad()
     def landmarks(self, y_prime: np.ndarray, pose: bool) -> np.ndarray:
@@ -119,16 +120,15 @@ class Judge:
     def fit_metrics(self, predictions: list[Any], references: list[Any]) -> list[dict[str, float]]:
         """The face metrics of many videos, fitted in one batch: mouth_mse, lipsync_corr, lmd, mouth_lmd, fit_residual."""
         pairs = [self._pair(p, r) for p, r in zip(predictions, references)]
-        todo = [i for i, (_, r) in enumerate(pairs) if self._key(r) not in self._ref_fits]
-        if todo:
-            res = self.fitter.fit([pairs[i][1] for i in todo], check=False)
-            for i, yp, rr in zip(todo, res.y_prime, res.residuals):
-                self._ref_fits[self._key(pairs[i][1])] = (yp, rr)
-        fits = self.fitter.fit([p for p, _ in pairs], check=False)
+        self._fit_missing([r for _, r in pairs], self._ref_fits)
+        if len(self._pred_fits) > 256:  # outputs repeat only within an evaluation (a deterministic side's seeds)
+            self._pred_fits.clear()
+        self._fit_missing([p for p, _ in pairs], self._pred_fits)
         mouth = list(self.fitter.face.mouth_landmarks)
         out = []
-        for (pred, ref), pred_fit, pred_res in zip(pairs, fits.y_prime, fits.residuals):
+        for pred, ref in pairs:
             ref_fit, _ = self._ref_fits[self._key(ref)]
+            pred_fit, pred_res = self._pred_fits[self._key(pred)]
             lm_p, lm_r = self.landmarks(pred_fit, True), self.landmarks(ref_fit, True)
             mp, mr = self.landmarks(pred_fit, False)[:, mouth], self.landmarks(ref_fit, False)[:, mouth]
             out.append({
@@ -140,9 +140,26 @@ class Judge:
             })  # fmt: skip
         return out
 
+    def _fit_missing(self, videos: list[np.ndarray], cache: dict) -> None:
+        """Fit (one batch) the videos not yet in ``cache``; the fitter is deterministic, so a video
+        seen before (a reference, or a deterministic model's output for another seed) is not refitted."""
+        todo, seen = [], set()
+        for v in videos:
+            k = self._key(v)
+            if k not in cache and k not in seen:
+                todo.append(v)
+                seen.add(k)
+        if todo:
+            res = self.fitter.fit(todo, check=False)
+            for v, yp, rr in zip(todo, res.y_prime, res.residuals):
+                cache[self._key(v)] = (yp, rr)
+
     @staticmethod
-    def _key(ref: np.ndarray) -> bytes:
-        return ref.tobytes() + str(ref.shape).encode()
+    def _key(video: np.ndarray) -> bytes:
+        import hashlib
+
+        v = np.ascontiguousarray(video)
+        return hashlib.sha256(v.tobytes() + str((v.shape, v.dtype)).encode()).digest()
 
     def __call__(self, prediction: Any, reference: Any) -> dict[str, float]:
         """Every metric of one video."""

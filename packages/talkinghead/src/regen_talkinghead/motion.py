@@ -150,7 +150,3 @@ def face_track(uid: str, phonemes: Sequence[str], starts: Sequence[float], ends:
         coeffs[:, COEFF_NAMES.index(name)] = ou_process(rng, n_frames, sigma * cfg.head_motion, tau, cfg.fps)
     return identity.astype(np.float32), coeffs.astype(np.float32)
 
-
-def neutral_identity_frame_coeffs() -> np.ndarray:
-    """The per-frame coefficients of a reference frame: frontal, centred, mouth closed, eyes open."""
-    return np.zeros(N_COEFF, np.float32)
