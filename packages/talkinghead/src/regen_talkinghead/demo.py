@@ -106,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for side in ("regeneration", "direct"):
         videos[side], _ = animate(pairing, models, x, side=side, seed=0)
         write_mp4(out / "samples" / f"{side}.mp4", videos[side], cfg.fps, audio=x["audio"], sample_rate=cfg.sample_rate)
-    strip_png(out / "samples" / "strip.png", [("reference face", np.repeat(to_unit(x["reference"])[None], 8, 0)),
-                                              *videos.items()], fps=cfg.fps, title=args.text)
+    still = np.repeat(to_unit(x["reference"])[None], len(videos["regeneration"]), 0)  # as long as the videos
+    strip_png(out / "samples" / "strip.png", [("reference face", still), *videos.items()], fps=cfg.fps, title=args.text)
     phases["outputs"] = time.perf_counter() - t_cmp
     print((out / "evaluation" / "report.md").read_text())
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
