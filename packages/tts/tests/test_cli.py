@@ -28,6 +28,8 @@ def test_synthesize_writes_a_wav_and_rejects_bad_text(run, tmp_path, capsys):
     assert synthesize.main(["--text", "?!", "--model", str(run), "--out", str(tmp_path / "bad.wav")]) == 2
     assert synthesize.main(["--text", "hi", "--speaker", "nobody", "--model", str(run), "--out", str(tmp_path / "b.wav")]) == 2
     assert "unknown speaker" in capsys.readouterr().err
+    assert synthesize.main(["--list-speakers", "--model", str(run)]) == 0
+    assert capsys.readouterr().out.split() == ["en-us+m3", "en-gb+f2"]
 
 
 def test_vocoder_finetuning_records_its_effect(run):
@@ -197,3 +199,14 @@ def test_bad_audio_in_a_training_folder_is_a_typed_error_naming_the_file(tmp_pat
     with pytest.raises(ValueError, match=name) as info:
         TTSPairing(cfg).load_data()
     assert type(info.value).__name__ == error
+
+
+def test_codec_run_speaks_through_the_encodec_decoder_without_a_trained_regenerate_stage(tmp_path):
+    from regen_tts import train
+
+    out = tmp_path / "codec"
+    assert train.main(["--codec", "--stage", "generate", "--config", "toy", "--out", str(out), "train.generate.max_steps=2"]) == 0
+    for model in (out, out / "generate" / "final"):  # a run folder and a model folder
+        wav = tmp_path / f"{model.name}.wav"
+        assert synthesize.main(["--text", "Two codecs.", "--model", str(model), "--out", str(wav), "--png"]) == 0
+        assert sf.info(wav).samplerate == 8000 and sf.info(wav).frames > 0 and wav.with_suffix(".png").exists()

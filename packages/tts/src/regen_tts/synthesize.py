@@ -55,22 +55,23 @@ def load_for_synthesis(model: str | Path, side: str = "regeneration",
         raise SynthesizeError(f"--model {folder} does not exist")
     if (folder / "run_config.json").exists():
         pairing, models = load_run(folder)
+        stage_folder = folder / "regenerate" / "final"
     else:
         pairing, stage, m = load_model(folder)
         models = {stage: m}
-        if stage == "generate":
-            sibling = folder.parent.parent / "regenerate" / "final"
-            if sibling.exists():
-                _, _, models["regenerate"] = load_model(sibling, pairing=pairing)
-            elif pairing.name == "tts":
-                from .regenerate import GriffinLim
-
-                print(f"[synthesize] no {sibling}: using Griffin-Lim", file=sys.stderr)
-                models["regenerate"] = GriffinLim(pairing.log_mel(), pairing.config.gl_iters)
-            else:
-                models["regenerate"] = pairing.build("regenerate")
+        stage_folder = folder.parent.parent / "regenerate" / "final"
+        if stage == "generate" and stage_folder.exists():
+            _, _, models["regenerate"] = load_model(stage_folder, pairing=pairing)
     if not pairing.name.startswith("tts"):
         raise SynthesizeError(f"{folder} holds a {pairing.name!r} model, not a TTS one")
+    if "generate" in models and "regenerate" not in models and vocoder is None:
+        if pairing.name == "tts":  # no trained vocoder: the explicit inverse, and say so
+            from .regenerate import GriffinLim
+
+            print(f"[synthesize] no {stage_folder}: using Griffin-Lim", file=sys.stderr)
+            models["regenerate"] = GriffinLim(pairing.log_mel(), pairing.config.gl_iters)
+        else:  # tts-codec: the regenerator is the codec's own frozen decoder, nothing was trained
+            models["regenerate"] = pairing.build("regenerate", models.get("extract"))
     if vocoder is not None and side == "regeneration":
         models["regenerate"] = load_vocoder(vocoder, pairing)
     need = ("generate", "regenerate") if side == "regeneration" else ("direct",)
@@ -97,10 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .text import TextError
 
     p = argparse.ArgumentParser(prog="python -m regen_tts.synthesize", description=__doc__.split("\n\n")[0])
-    p.add_argument("--text", required=True, help="what to say (numbers, abbreviations are read out)")
+    p.add_argument("--text", help="what to say (numbers, abbreviations are read out); required unless --list-speakers")
     p.add_argument("--speaker", default=None, help="speaker name (default: the model's first); see --list-speakers")
     p.add_argument("--model", required=True, help="run folder, or a generate/final or direct/final model folder")
-    p.add_argument("--out", required=True, help="output WAV path")
+    p.add_argument("--out", help="output WAV path; required unless --list-speakers")
     p.add_argument("--side", choices=("regeneration", "direct"), default="regeneration")
     p.add_argument("--vocoder", default=None, help="a regenerate/final folder trained elsewhere (same mel settings)")
     p.add_argument("--seed", type=int, default=0)
@@ -108,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--png", action="store_true", help="also write OUT.png with the log-mel")
     p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
     args = p.parse_args(argv)
+    if not args.list_speakers and (args.text is None or args.out is None):
+        p.error("--text and --out are required (unless --list-speakers)")
     try:
         pairing, models = load_for_synthesis(args.model, args.side, args.vocoder)
         if args.list_speakers:
