@@ -210,3 +210,12 @@ def test_codec_run_speaks_through_the_encodec_decoder_without_a_trained_regenera
         wav = tmp_path / f"{model.name}.wav"
         assert synthesize.main(["--text", "Two codecs.", "--model", str(model), "--out", str(wav), "--png"]) == 0
         assert sf.info(wav).samplerate == 8000 and sf.info(wav).frames > 0 and wav.with_suffix(".png").exists()
+
+
+def test_aligner_benchmark_runs_at_a_tiny_size(tmp_path):
+    from regen_tts import align_bench
+
+    assert align_bench.main(["--out", str(tmp_path), "--n", "6", "--steps", "2", "pairing.valid_fraction=0.2",
+                             "pairing.test_fraction=0.2"]) == 0
+    result = json.loads((tmp_path / "align_bench.json").read_text())
+    assert result["utterances"] >= 4 and result["aligner"]["mean_ms"] > 0 and result["even_durations"]["mean_ms"] > 0
