@@ -12,3 +12,46 @@ def test_quick_bench_writes_throughput(tmp_path):
     assert ex["pieces"] == 5 and ex["usable"] >= 3
     assert ex["parse_pieces_per_s_one_core"] > 0 and ex["parse_pieces_per_s_parallel"] > 0
     assert ex["templates_per_s_one_core"] > 0
+
+
+def test_pd_analysis_runs_on_a_toy_run(tmp_path):
+    from regen_core.pipeline import load_run_config, train_stage
+
+    from regen_melody.pairing import MelodyPairing
+    from regen_melody.pd_analysis import main as pd_main
+
+    cfg = load_run_config(MelodyPairing, "toy", [])
+    pairing = MelodyPairing(cfg.pairing)
+    data = pairing.load_data()
+    for stage in ("extract", "generate", "regenerate", "direct"):
+        train_stage(pairing, stage, cfg, tmp_path / "run", data=data)
+    assert pd_main(["--run", str(tmp_path / "run"), "--out", str(tmp_path / "pd"), "--seeds", "0", "--n-test", "1",
+                    "--shifts", "0,5"]) == 0
+    r = json.loads((tmp_path / "pd" / "pd_analysis.json").read_text())
+    assert r["n_test"] == 1 and set(r["regeneration"]["default"]["PD_by_tonic_shift"]) == {"0", "5"}
+    values = [r["direct"]["PD"], r["regeneration"]["unconstrained"]["PD_oracle_shift"],
+              r["distribution_baselines_iid"]["train_chorales_absolute"], *r["regenerator_on_ground_truth_templates"].values()]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert r["distribution_baselines_iid"]["reference_own_resample"] > r["distribution_baselines_iid"]["train_chorales_in_C_Am_by_tonic_shift"]["6"]
+
+
+def test_chorale_weight_repeats_the_training_sopranos_for_the_regenerator():
+    import pytest
+    from regen_core.pipeline import load_run_config
+
+    from regen_melody.pairing import MelodyConfig, MelodyPairing
+
+    sizes = {}
+    for w in (1, 3):
+        cfg = load_run_config(MelodyPairing, "toy", [f"pairing.chorale_weight={w}"])
+        pairing = MelodyPairing(cfg.pairing)
+        data = pairing.load_data()
+        sizes[w] = len(pairing.stage_data("regenerate", data, None).train)
+        if w == 1:
+            solo = MelodyPairing(MelodyConfig(**{**cfg.pairing.__dict__, "n_folk": -1}))
+            n_chorale = len(solo.stage_data("regenerate", solo.load_data(), None).train)
+    assert n_chorale > 0 and sizes[3] == sizes[1] + 2 * n_chorale
+    with pytest.raises(ValueError, match="chorale_weight"):
+        MelodyConfig(chorale_weight=0)
+    with pytest.raises(ValueError, match="key_choice"):
+        MelodyConfig(key_choice="anything")

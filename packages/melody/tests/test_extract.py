@@ -59,6 +59,7 @@ def test_template_of_a_g_major_tune():
     assert t["mode"] == 0 and t["transpose"] == 5  # G -> C
     assert t["beat"] == [0, 1, 2, 3, 0, 1, 2]
     assert t["cadence"][-1] == 2 and t["chord"][-1] == tonic_chord(False)
+    assert t["register"] == 75 and t["ambitus"] == 7  # mean 69.86 sounding, + 5 in C; D5 - G4
     assert extract_template(y) == t  # deterministic
 
 

@@ -89,3 +89,64 @@ def test_template_constrained_decoding_follows_the_template():
     with pytest.raises(ValueError, match="chord constraint"):
         TemplateDecoding(chord="sometimes")
 
+
+
+def test_generator_register_and_key_choice():
+    import pytest
+
+    from regen_melody.extract import shift_to_c
+    from regen_melody.generate import PRIOR_SCALE
+    from regen_melody.regenerate import REGISTER_LO
+
+    torch.manual_seed(0)
+    g = LyricsToTemplate(NET).eval()
+    with torch.no_grad():  # priors as if learned: sounding mean 70, ambitus 12, tonic G (major) / E (minor)
+        g.register_logits.zero_()[70 - REGISTER_LO] = 10 / PRIOR_SCALE
+        g.ambitus_logits.zero_()[12] = 10 / PRIOR_SCALE
+        g.tonic_logits.zero_()[0, 7] = 10 / PRIOR_SCALE
+        g.tonic_logits[1, 4] = 10 / PRIOR_SCALE
+    t = g.sample({"lyrics": LYRICS, "key": "G"}, seed=0)
+    assert t["transpose"] == 5 and t["register"] == 75 and t["ambitus"] == 12  # sounding 70, moved into C
+    assert g.sample(LYRICS, seed=0)["transpose"] == 0  # key_choice "c": C major / A minor
+    g.key_choice = "likeliest"
+    for seed in range(4):
+        t = g.sample(LYRICS, seed=seed)
+        assert t["transpose"] == shift_to_c(4 if t["mode"] else 7, bool(t["mode"])) and t["register"] - t["transpose"] == 70
+    assert g.sample({"lyrics": LYRICS, "chords": ["C", "G"]}, seed=0)["transpose"] == 0  # given chords are in C / Am
+    with pytest.raises(ValueError, match="key_choice"):
+        LyricsToTemplate(NET, key_choice="random")
+
+
+def test_regenerator_is_conditioned_on_the_register_only_when_asked():
+    from regen_melody.regenerate import register_tokens
+
+    torch.manual_seed(0)
+    g = LyricsToTemplate(NET).eval()
+    t = g.sample(LYRICS, seed=1)
+    low, high = dict(t, register=60, ambitus=5), dict(t, register=84, ambitus=24)
+    def notes(model, template):
+        y = model.sample(template, seed=2)
+        return y["pitch"], y["onset"], y["duration"]
+
+    r = TemplateToMelody(NET).eval()
+    assert notes(r, low) != notes(r, high)
+    torch.manual_seed(0)
+    blind = TemplateToMelody(NET, register=False).eval()
+    assert notes(blind, low) == notes(blind, high) == notes(blind, {**t, "register": None})
+    assert register_tokens({"register": 10, "ambitus": 99}) == [0, 36]  # clipped into the vocabulary
+
+
+def test_near_chord_pick_keeps_the_model_s_register():
+    import pytest
+
+    from regen_melody.regenerate import TemplateDecoding, near_tones
+
+    row = torch.full((24,), -5.0)
+    row[[3, 10, 11]] = torch.tensor([5.0, 4.0, 3.0])  # the model's top 3: tokens 3, 10, 11
+    tone = torch.zeros(24, dtype=torch.bool)
+    tone[[0, 4, 11, 16, 23]] = True  # chord tones
+    assert torch.nonzero(near_tones(row, tone, 3)).flatten().tolist() == [11]  # a chord tone among the top k
+    assert torch.nonzero(near_tones(row, tone, 2)).flatten().tolist() == [4]  # none in the top 2: nearest to token 3
+    assert torch.nonzero(near_tones(row, tone, 0)).flatten().tolist() == [4]
+    with pytest.raises(ValueError, match="chord_pick"):
+        TemplateDecoding(chord_pick="far")

@@ -3,9 +3,10 @@
 - always: extraction throughput (pieces/s parsing chorales + folk tunes with music21 on one core
   vs in parallel; templates/s from parsed melodies);
 - full run (no ``--quick``): trains every stage with a preset (``tiny`` by default) at equal budget,
-  or reuses ``--run`` (its weights; the sampling options, ``pairing.decoding``, come from the
-  bench's config), then (a) regeneration vs direct on held-out chorales over 3 seeds (PD, DD,
-  MD, TA, CA, RA, AA; the core's report.json / report.md), (b) the regenerator on the held-out
+  or reuses ``--run`` (its weights; the sampling options, ``pairing.decoding`` and
+  ``pairing.key_choice``, come from the bench's config), then (a) regeneration vs direct on
+  held-out chorales (``--split test``, or ``valid`` to choose sampling options) over 3 seeds (PD, DD, MD, TA, CA, RA, AA; the core's report.json /
+  report.md), (b) the regenerator on the held-out
   chorales' *ground-truth* templates (does template -> melody follow its template? targets CA, RA,
   AA >= 0.9).
 """
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="extraction throughput only, on a few pieces")
     ap.add_argument("--config", default="tiny", help="preset or YAML for the full run")
     ap.add_argument("--run", default="", help="reuse this trained run folder instead of training")
+    ap.add_argument("--split", default="test", choices=("valid", "test"),
+                    help="held-out chorales to judge on: valid (to choose sampling options) or test")
     ap.add_argument("--num-proc", type=int, default=max(2, min(8, os.cpu_count() or 2)))
     ap.add_argument("--n-chorales", type=int, default=0, help="pieces for the throughput test (default 8 quick / 40 full)")
     ap.add_argument("--n-folk", type=int, default=0, help="folk tunes for the throughput test (default 24 quick / 200 full)")
@@ -125,10 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         from .regenerate import UNCONSTRAINED
 
         pairing, models = load_run(run)
-        test = pairing.load_data()["test"]
+        test = pairing.load_data()[args.split]  # named "test" below whichever split it is
+        result["split"] = args.split
         constrained = cfg.pairing.decoding  # a sampling option: taken from this bench's config, also for a reused --run
         models["regenerate"].decoding = constrained
-        result["decoding"] = {"regeneration": asdict(constrained),
+        models["generate"].key_choice = cfg.pairing.key_choice  # also a sampling option
+        result["decoding"] = {"regeneration": asdict(constrained), "key_choice": cfg.pairing.key_choice,
+                              "template_register": models["regenerate"].use_register,
                               "direct": "none: the direct baseline has no template (validity masks only)"}
         # (a) regeneration (lyrics -> generated template -> melody) vs direct, with the configured
         #     template-constrained decoding and without it; both sides see only the lyrics.

@@ -1,7 +1,9 @@
 """Extract Y -> Y': the music template of TeleMelody (Ju et al., 2021), metre-aware.
 
 Per melody: **tonality** (major/minor, the piece moved to C major / A minor; ``transpose`` is
-the shift applied, so output can be moved back). Per note:
+the shift applied, so output can be moved back) and **register** (not TeleMelody's: the mean
+pitch in that normalised key, ``register``, and the range in semitones, ``ambitus``; a
+template without them leaves the register to the regenerator). Per note:
 
 - **chord**: root + quality from a fixed vocabulary (12 roots x maj/min/dim/aug, plus 0 = no
   chord), one chord per *chord window*: half a bar when the bar has an even number of beats
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-VERSION = "3"  # bump when extract_template changes: invalidates the extraction cache
+VERSION = "4"  # bump when extract_template changes: invalidates the extraction cache
 QUALITIES = ("maj", "min", "dim", "aug")
 _INTERVALS = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8))
 N_CHORDS = 1 + 12 * len(QUALITIES)  # 0 = no chord
@@ -224,6 +226,12 @@ def cadences(onsets: list[float], durations: list[float], pitches: list[int], ch
     return out
 
 
+def melody_register(pitches: list[int], transpose: int) -> tuple[int, int]:
+    """(register, ambitus): the mean MIDI pitch of the melody moved to C major / A minor (rounded;
+    the sounding mean is ``register - transpose``) and its range in semitones (highest - lowest)."""
+    return int(round(float(np.mean(pitches)) + transpose)), int(max(pitches) - min(pitches))
+
+
 def extract_template(y: dict[str, Any]) -> dict[str, Any]:
     """The template of one melody (deterministic). Chords are in the normalised key (C / Am)."""
     check_melody(y)
@@ -250,9 +258,13 @@ def extract_template(y: dict[str, Any]) -> dict[str, Any]:
     # 3. Beat of every onset, and cadences.
     beats = [beat_of(o, meter) for o in onsets]
     cad = cadences(onsets, durs, pitches, chords, meter, minor, transpose)
+    # 4. Register: where the melody lies (mean pitch in the normalised key) and its ambitus.
+    register, ambitus = melody_register(pitches, transpose)
     return {
         "mode": int(minor),
         "transpose": int(transpose),
+        "register": register,
+        "ambitus": ambitus,
         "meter": meter,
         "beat": beats,
         "chord": [int(c) for c in chords],
@@ -271,6 +283,9 @@ def check_template(t: dict[str, Any]) -> int:
             raise TemplateError(f"template field {f!r} has {len(t.get(f) or [])} values for {n} notes")
     if t.get("mode") not in (0, 1):
         raise TemplateError(f"template field 'mode' must be 0 (major) or 1 (minor), got {t.get('mode')!r}")
+    for f in ("register", "ambitus"):
+        if t.get(f) is not None and not isinstance(t[f], (int, np.integer)):
+            raise TemplateError(f"template field {f!r} must be an integer (MIDI pitch / semitones), got {t[f]!r}")
     _, _, beats = meter_info(t.get("meter") or "4/4")
     if max(t["beat"]) >= beats or min(t["beat"]) < 0:
         raise TemplateError(f"template beats must lie in 0..{beats - 1} for meter {t.get('meter')}")
@@ -283,6 +298,8 @@ def template_features() -> Any:
     return datasets.Features({
         "mode": datasets.Value("int32"),
         "transpose": datasets.Value("int32"),
+        "register": datasets.Value("int32"),
+        "ambitus": datasets.Value("int32"),
         "meter": datasets.Value("string"),
         "beat": datasets.Sequence(datasets.Value("int32")),
         "chord": datasets.Sequence(datasets.Value("int32")),
@@ -296,7 +313,8 @@ def describe(t: dict[str, Any]) -> str:
     parts = []
     for b, c, k in zip(t["beat"], t["chord"], t["cadence"]):
         parts.append(f"{b}:{chord_name(c)}{'|' if k == 1 else '||' if k == 2 else ''}")
-    return f"{MODES[t['mode']]} (shift {t['transpose']:+d}) {t['meter']}  " + " ".join(parts)
+    reg = f" register {t['register']}/{t['ambitus']}" if t.get("register") is not None and t.get("ambitus") is not None else ""
+    return f"{MODES[t['mode']]} (shift {t['transpose']:+d}){reg} {t['meter']}  " + " ".join(parts)
 
 
 class TemplateExtractor(torch.nn.Module):

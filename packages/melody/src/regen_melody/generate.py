@@ -7,7 +7,11 @@
 3. Cadence from punctuation: clause end -> half, sentence end (and the last syllable) -> authentic.
 4. Tonality, metre and chord progression: given by the user, or sampled from what the model
    learned on the paired data (mode and metre priors, a chord bigram per mode over chord
-   windows); a window holding an authentic cadence takes the tonic chord.
+   windows); a window holding an authentic cadence takes the tonic chord. Without a given
+   key the tonic is C major / A minor (``key_choice="c"``), the likeliest tonic of the mode
+   (``"likeliest"``) or one drawn from the learned tonic prior (``"sample"``).
+5. Register: the melody's sounding mean pitch and ambitus drawn from priors learned on the
+   paired data (a chorale soprano's tessitura), the mean moved into the normalised key.
 
 A condition is the lyrics string, or a dict ``{"lyrics": str, "mode": "major"|"minor",
 "key": "G", "meter": "3/4", "chords": ["C", "F", "G", "C"]}`` (every key but lyrics optional;
@@ -29,10 +33,11 @@ from .extract import (
 )
 from .lyrics import FEATURE_SIZES, Syllable, score_syllables, syllabify
 from .modules import AlignedTransformer, NetConfig, generator_for, mask_below, pick
-from .regenerate import MAX_BEATS, METERS, meter_index
+from .regenerate import MAX_BEATS, METERS, N_AMBITUS, N_REGISTER, REGISTER_LO, meter_index
 
 MAX_ADVANCE = 2 * MAX_BEATS  # beats between consecutive syllable onsets, 0..24
 PRIOR_SCALE = 25.0  # prior tables are stored / 25: Adam's fixed step size then moves the logits 25x faster
+KEY_CHOICES = ("c", "likeliest", "sample")
 
 
 def parse_chord(name: str) -> int:
@@ -90,6 +95,9 @@ def rhythm_examples(y: dict[str, Any], t: dict[str, Any], language: str) -> dict
         "out": [[a] for a in adv],
         "meter": meter_index(meter),
         "mode": int(t["mode"]),
+        "tonic": ((9 if t["mode"] else 0) - int(t["transpose"])) % 12,  # the piece's tonic pitch class
+        "register": int(np.clip(int(t["register"]) - int(t["transpose"]) - REGISTER_LO, 0, N_REGISTER - 1)),  # sounding mean pitch
+        "ambitus": int(np.clip(int(t["ambitus"]), 0, N_AMBITUS - 1)),
         "chords": windows,
     }
 
@@ -103,18 +111,26 @@ def collate_generate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     for i, it in enumerate(items):
         chords[i, : len(it["chords"])] = torch.as_tensor(it["chords"], dtype=torch.long)
     batch["chords"] = chords
+    for k in ("tonic", "register", "ambitus"):
+        batch[k] = torch.as_tensor([it[k] for it in items], dtype=torch.long)  # (B,)
     return batch
 
 
 class LyricsToTemplate(nn.Module):
     """Lyrics (X) -> template (Y'): rhythm transformer + learned metre, mode and chord-bigram priors."""
 
-    def __init__(self, net: NetConfig, *, top_k: int = 8, language: str = "auto"):
+    def __init__(self, net: NetConfig, *, top_k: int = 8, language: str = "auto", key_choice: str = "c"):
         super().__init__()
-        self.top_k, self.language = top_k, language
+        if key_choice not in KEY_CHOICES:
+            raise ValueError(f"key_choice {key_choice!r}: expected one of {', '.join(KEY_CHOICES)}")
+        self.top_k, self.language, self.key_choice = top_k, language, key_choice
+        self.chord_top_k = 0  # top-k of the chord walk (0 = top_k)
         self.rhythm = AlignedTransformer(FEATURE_SIZES, (len(MODES), len(METERS)), (MAX_ADVANCE + 1,), net)
         self.meter_logits = nn.Parameter(torch.zeros(len(METERS)))  # (M,)
         self.mode_logits = nn.Parameter(torch.zeros(len(MODES)))  # (2,)
+        self.tonic_logits = nn.Parameter(torch.zeros(len(MODES), 12))  # (mode, tonic pitch class)
+        self.register_logits = nn.Parameter(torch.zeros(N_REGISTER))  # (R,) sounding mean pitch REGISTER_LO + r
+        self.ambitus_logits = nn.Parameter(torch.zeros(N_AMBITUS))  # (A,) range in semitones
         self.chord_logits = nn.Parameter(torch.zeros(len(MODES), N_CHORDS + 1, N_CHORDS))  # (mode, previous or start, next)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -122,13 +138,18 @@ class LyricsToTemplate(nn.Module):
         b = batch["cond"].shape[0]
         meter_ce = F.cross_entropy(PRIOR_SCALE * self.meter_logits[None].expand(b, -1), batch["meter"])
         mode_ce = F.cross_entropy(PRIOR_SCALE * self.mode_logits[None].expand(b, -1), batch["mode"])
+        tonic_ce = F.cross_entropy(PRIOR_SCALE * self.tonic_logits[batch["mode"]], batch["tonic"])  # (B, 12) logits
+        register_ce = F.cross_entropy(PRIOR_SCALE * self.register_logits[None].expand(b, -1), batch["register"])
+        ambitus_ce = F.cross_entropy(PRIOR_SCALE * self.ambitus_logits[None].expand(b, -1), batch["ambitus"])
         chords = batch["chords"]  # (B, W)
         prev = torch.cat([torch.full_like(chords[:, :1], N_CHORDS), chords[:, :-1].clamp(min=0)], 1)  # (B, W)
         table = PRIOR_SCALE * self.chord_logits[batch["mode"]]  # (B, N_CHORDS + 1, N_CHORDS)
         logits = torch.gather(table, 1, prev[..., None].expand(-1, -1, N_CHORDS))  # (B, W, N_CHORDS)
         chord_ce = F.cross_entropy(logits.reshape(-1, N_CHORDS), chords.reshape(-1), ignore_index=-100)
-        stats.update(ce_meter=float(meter_ce.detach()), ce_mode=float(mode_ce.detach()), ce_chord=float(chord_ce.detach()))
-        return loss + meter_ce + mode_ce + chord_ce, stats
+        stats.update(ce_meter=float(meter_ce.detach()), ce_mode=float(mode_ce.detach()), ce_tonic=float(tonic_ce.detach()),
+                     ce_register=float(register_ce.detach()), ce_ambitus=float(ambitus_ce.detach()),
+                     ce_chord=float(chord_ce.detach()))
+        return loss + meter_ce + mode_ce + tonic_ce + register_ce + ambitus_ce + chord_ce, stats
 
     @staticmethod
     def _options(condition: Any) -> dict[str, Any]:
@@ -159,6 +180,10 @@ class LyricsToTemplate(nn.Module):
         if minor is None:
             minor = bool(pick(PRIOR_SCALE * self.mode_logits.float(), temperature, 0, g))
         if opts.get("key"):
+            transpose = shift_to_c(tonic, minor)
+        elif not opts.get("chords") and self.key_choice != "c":  # given chords are read in C / Am
+            tonic_row = PRIOR_SCALE * self.tonic_logits[int(minor)].float()
+            tonic = int(torch.argmax(tonic_row)) if self.key_choice == "likeliest" else pick(tonic_row, temperature, 0, g)
             transpose = shift_to_c(tonic, minor)
         mode = int(minor)
         # 2. Rhythm: beats between onsets, syllable by syllable.
@@ -194,12 +219,17 @@ class LyricsToTemplate(nn.Module):
             else:
                 row = PRIOR_SCALE * self.chord_logits[mode, prev].float()
                 row[0] = float("-inf")
-                c = pick(row, temperature, self.top_k, g)
+                c = pick(row, temperature, self.chord_top_k or self.top_k, g)
             chord_of[w] = c
             prev = c
+        # 4. Register: the sounding mean pitch and the ambitus from the learned priors.
+        sounding = REGISTER_LO + pick(PRIOR_SCALE * self.register_logits.float(), temperature, 0, g)
+        ambitus = pick(PRIOR_SCALE * self.ambitus_logits.float(), temperature, 0, g)
         return {
             "mode": mode,
             "transpose": int(transpose),
+            "register": int(sounding + transpose),
+            "ambitus": int(ambitus),
             "meter": meter,
             "beat": beat_idx,
             "chord": [chord_of[w] for w in windows],

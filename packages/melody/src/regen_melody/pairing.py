@@ -35,6 +35,9 @@ class MelodyConfig:
     folk_collections: tuple[str, ...] = FOLK_COLLECTIONS  # music21 corpus collections the folk tunes come from
     unpaired_folder: str = ""  # a folder of your own MIDI / MusicXML / ABC melodies, added to the unpaired data
     chorales_unpaired: bool = True  # the regenerator also learns from the training chorales' sopranos
+    chorale_weight: int = 1  # each training chorale soprano appears this many times in the regenerator's data (unpaired use)
+    template_register: bool = True  # the regenerator is conditioned on the template's register / ambitus (learned priors in generate)
+    key_choice: str = "c"  # tonic when no key is given: c (C major / A minor), likeliest (of the learned prior) or sample
     valid: float = 0.1  # share of chorales held out for validation
     test: float = 0.1  # share of chorales held out for testing
     split_seed: int = 0  # seed of the (per-piece) split
@@ -46,6 +49,14 @@ class MelodyConfig:
     generate_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=64, n_layers=2))  # lyrics -> template
     regenerate_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=96, n_layers=3))  # template -> melody
     direct_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=96, n_layers=3))  # lyrics -> melody
+
+    def __post_init__(self) -> None:
+        from .generate import KEY_CHOICES
+
+        if self.key_choice not in KEY_CHOICES:
+            raise ValueError(f"pairing.key_choice {self.key_choice!r}: expected one of {', '.join(KEY_CHOICES)}")
+        if self.chorale_weight < 1:
+            raise ValueError(f"pairing.chorale_weight must be >= 1, got {self.chorale_weight}")
 
 
 def _pair_row(ex: dict[str, Any]) -> dict[str, Any]:
@@ -135,9 +146,9 @@ class MelodyPairing:
         if stage == "extract":
             return TemplateExtractor()
         if stage == "generate":
-            return LyricsToTemplate(cfg.generate_net, top_k=cfg.top_k, language=cfg.language)
+            return LyricsToTemplate(cfg.generate_net, top_k=cfg.top_k, language=cfg.language, key_choice=cfg.key_choice)
         if stage == "regenerate":
-            return TemplateToMelody(cfg.regenerate_net, top_k=cfg.top_k, decoding=cfg.decoding)
+            return TemplateToMelody(cfg.regenerate_net, top_k=cfg.top_k, decoding=cfg.decoding, register=cfg.template_register)
         if stage == "direct":
             return LyricsToMelody(cfg.direct_net, top_k=cfg.top_k, language=cfg.language)
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")
@@ -179,12 +190,13 @@ class MelodyPairing:
             if "unpaired" in data:
                 sources.append(data["unpaired"])
             if cfg.chorales_unpaired or not sources:
-                sources.append(data["train"])
+                sources.extend([data["train"]] * cfg.chorale_weight)
             train_ds = datasets.concatenate_datasets(sources) if len(sources) > 1 else sources[0]
             mels, temps = train_ds["melody"], self._templates(train_ds, extractor)
-            train = [e for y, t in zip(mels, temps) for e in TemplateToMelody.example(y, t, cfg.max_notes)]
+            reg = cfg.template_register
+            train = [e for y, t in zip(mels, temps) for e in TemplateToMelody.example(y, t, cfg.max_notes, reg)]
             vm, vt = pairs("valid")
-            valid = [e for y, t in zip(vm, vt) for e in TemplateToMelody.example(y, t, cfg.max_notes)]
+            valid = [e for y, t in zip(vm, vt) for e in TemplateToMelody.example(y, t, cfg.max_notes, reg)]
             return StageData(train, valid, collate_aligned)
         if stage == "generate":
             def build_set(name: str) -> list[dict]:

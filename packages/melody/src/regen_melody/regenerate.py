@@ -9,6 +9,10 @@ normalised key (C major / A minor):
     dur    duration in sixteenths (1..32)
     pitch  MIDI 36..95 (other octaves folded in)
 
+Global condition: the template's mode, metre, register (mean pitch in the normalised key) and
+ambitus (range in semitones); the last two say where a melody lies, which the notes' chords do
+not (folk tunes span wider and sit elsewhere than chorale sopranos).
+
 The output is moved back to the template's key (``-transpose``) and carries the template's
 syllables, so it is singable and writable as MIDI / MusicXML with lyrics.
 """
@@ -30,6 +34,8 @@ NOTE_FIELDS = ("bar", "pos", "dur", "pitch")
 NOTE_SIZES = (4, 48, 32, 60)
 PITCH_LO = 36
 MAX_BEATS = 12
+REGISTER_LO, N_REGISTER = 54, 36  # template register tokens: mean pitch (normalised key) 54..89; index N_REGISTER = not given
+N_AMBITUS = 37  # ambitus tokens 0..36 semitones; index N_AMBITUS = not given
 
 
 def meter_index(meter: str) -> int:
@@ -80,6 +86,7 @@ def tokens_to_melody(tokens: list[list[int]], meter: str, transpose: int, pitch_
 
 
 CHORD_CONSTRAINTS = ("none", "strong", "all")
+CHORD_PICKS = ("any", "near")
 
 
 @dataclass(frozen=True)
@@ -93,18 +100,23 @@ class TemplateDecoding:
     chord: str = "strong"  # none | strong: pitches outside the template chord are masked on strong notes (onset on a beat, or a beat long or more) | all: on every note
     chord_bias: float = 0.0  # logit added to chord tones on the notes the chord mask leaves free (0 = off: passing tones stay the model's)
     rhythm: bool = True  # onsets stay inside the template's beat; a note with a cadence label lasts at least a beat
+    chord_pick: str = "any"  # on a masked note: any chord tone (any octave) | near: the chord tones among the model's top-k pitches, else the chord tone nearest its favourite
 
     def __post_init__(self) -> None:
         if self.chord not in CHORD_CONSTRAINTS:
             raise ValueError(f"chord constraint {self.chord!r}: expected one of {', '.join(CHORD_CONSTRAINTS)}")
+        if self.chord_pick not in CHORD_PICKS:
+            raise ValueError(f"chord_pick {self.chord_pick!r}: expected one of {', '.join(CHORD_PICKS)}")
 
 
 UNCONSTRAINED = TemplateDecoding(chord="none", chord_bias=0.0, rhythm=False)
 
 
-def note_constraint(meter: str, template: dict[str, Any] | None = None, decoding: TemplateDecoding = UNCONSTRAINED):
+def note_constraint(meter: str, template: dict[str, Any] | None = None, decoding: TemplateDecoding = UNCONSTRAINED,
+                    top_k: int = 0):
     """Masks that keep sampled notes valid (inside the bar, strictly after the previous onset) and,
-    given a template, hold them to it as ``decoding`` says (see :class:`TemplateDecoding`)."""
+    given a template, hold them to it as ``decoding`` says (see :class:`TemplateDecoding`);
+    ``top_k`` is the sampler's, for ``chord_pick="near"``."""
     bar_ql, beat_ql, _ = meter_info(meter)
     n_pos = min(NOTE_SIZES[1], int(round(bar_ql / 0.25)))
     beat_len = max(1, int(round(beat_ql / 0.25)))  # sixteenths per beat
@@ -157,6 +169,8 @@ def note_constraint(meter: str, template: dict[str, Any] | None = None, decoding
             tone[(pc - PITCH_LO) % 12 :: 12] = True  # pitch token t sounds MIDI t + PITCH_LO
         strong = chosen[1] % beat_len == 0 or chosen[2] + 1 >= beat_len
         if decoding.chord == "all" or (decoding.chord == "strong" and strong):
+            if decoding.chord_pick == "near":
+                tone = near_tones(row, tone, top_k)
             return row.masked_fill(~tone, float("-inf"))
         if decoding.chord_bias:
             return row + decoding.chord_bias * tone.to(row.dtype)
@@ -165,10 +179,33 @@ def note_constraint(meter: str, template: dict[str, Any] | None = None, decoding
     return constrain
 
 
-def template_condition(t: dict[str, Any]) -> tuple[list[list[int]], list[int]]:
-    """Template -> per-note condition [beat, chord, cadence] and global [mode, meter]."""
+def near_tones(row: torch.Tensor, tone: torch.Tensor, top_k: int) -> torch.Tensor:
+    """(V,) chord-tone mask cut to the tones among the ``top_k`` likeliest pitches of ``row``; when
+    none is, the chord tone(s) nearest the likeliest pitch (the model keeps its register and contour)."""
+    if 0 < top_k < row.numel():
+        cand = torch.zeros_like(tone)
+        cand[torch.topk(row, top_k).indices] = True
+        if (cand & tone).any():
+            return cand & tone
+    best = int(torch.argmax(row))
+    idx = torch.nonzero(tone).flatten()
+    dist = (idx - best).abs()
+    out = torch.zeros_like(tone)
+    out[idx[dist == dist.min()]] = True
+    return out
+
+
+def register_tokens(t: dict[str, Any], use: bool = True) -> list[int]:
+    """[register, ambitus] tokens of a template (the "not given" index when absent or ``use`` is off)."""
+    reg, amb = t.get("register"), t.get("ambitus")
+    return [N_REGISTER if not use or reg is None else int(np.clip(int(reg) - REGISTER_LO, 0, N_REGISTER - 1)),
+            N_AMBITUS if not use or amb is None else int(np.clip(int(amb), 0, N_AMBITUS - 1))]
+
+
+def template_condition(t: dict[str, Any], register: bool = True) -> tuple[list[list[int]], list[int]]:
+    """Template -> per-note condition [beat, chord, cadence] and global [mode, meter, register, ambitus]."""
     cond = [[int(b), int(c), int(k)] for b, c, k in zip(t["beat"], t["chord"], t["cadence"])]
-    return cond, [int(t["mode"]), meter_index(t.get("meter") or "4/4")]
+    return cond, [int(t["mode"]), meter_index(t.get("meter") or "4/4"), *register_tokens(t, register)]
 
 
 def collate_aligned(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -198,16 +235,18 @@ def chunks(n: int, size: int) -> list[tuple[int, int]]:
 class TemplateToMelody(nn.Module):
     """Template (Y') -> melody (Y): an aligned transformer, one note per template entry."""
 
-    def __init__(self, net: NetConfig, top_k: int = 8, decoding: TemplateDecoding = UNCONSTRAINED):
+    def __init__(self, net: NetConfig, top_k: int = 8, decoding: TemplateDecoding = UNCONSTRAINED, register: bool = True):
         super().__init__()
         self.top_k = top_k
         self.decoding = decoding  # template-constrained sampling (a sampling option, not a weight)
-        self.net = AlignedTransformer((MAX_BEATS, N_CHORDS, 3), (len(MODES), len(METERS)), NOTE_SIZES, net)
+        self.use_register = register  # condition on the template's register / ambitus (else always "not given")
+        glob_sizes = (len(MODES), len(METERS), N_REGISTER + 1, N_AMBITUS + 1)
+        self.net = AlignedTransformer((MAX_BEATS, N_CHORDS, 3), glob_sizes, NOTE_SIZES, net)
 
     @staticmethod
-    def example(y: dict[str, Any], t: dict[str, Any], max_notes: int) -> list[dict[str, Any]]:
+    def example(y: dict[str, Any], t: dict[str, Any], max_notes: int, register: bool = True) -> list[dict[str, Any]]:
         """Training examples (chunks of at most ``max_notes``) of one melody and its own template."""
-        cond, glob = template_condition(t)
+        cond, glob = template_condition(t, register)
         out = melody_tokens(y, t["transpose"])
         return [{"cond": cond[a:b], "glob": glob, "out": out[a:b]} for a, b in chunks(len(cond), max_notes)]
 
@@ -219,13 +258,13 @@ class TemplateToMelody(nn.Module):
                decoding: TemplateDecoding | None = None) -> dict[str, Any]:
         """A melody following ``condition`` (a template); ``decoding`` overrides the model's constraints."""
         check_template(condition)
-        cond, glob = template_condition(condition)
+        cond, glob = template_condition(condition, self.use_register)
         device = next(self.parameters()).device
         meter = condition.get("meter") or "4/4"
         tokens = self.net.sample(
             torch.as_tensor(cond, device=device), torch.as_tensor(glob, device=device), temperature=temperature,
             top_k=self.top_k, generator=generator_for(seed),
-            constrain=note_constraint(meter, condition, decoding if decoding is not None else self.decoding),
+            constrain=note_constraint(meter, condition, decoding if decoding is not None else self.decoding, self.top_k),
         )
         mel = tokens_to_melody(tokens, meter, int(condition.get("transpose", 0)))
         syl = list(condition.get("syllables") or [])
