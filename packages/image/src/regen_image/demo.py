@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     rc = regen_main(["compare", args.pairing, "--config", args.config, "--out", str(out), "--resume", *args.overrides])
     if rc:
         return rc
-    return sample.main(["--model", str(out), "--n", "8", "--side", "both", "--out", str(out / "grid.png")])
+    return sample.main(["--model", str(out), "--n", "4", "--side", "both", "--out", str(out / "grid.png")])
 
 
 if __name__ == "__main__":
