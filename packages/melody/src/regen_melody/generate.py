@@ -40,6 +40,13 @@ PRIOR_SCALE = 25.0  # prior tables are stored / 25: Adam's fixed step size then 
 KEY_CHOICES = ("c", "likeliest", "sample")
 
 
+def check_key_choice(value: str, name: str = "key_choice") -> str:
+    """``value`` if it is one of :data:`KEY_CHOICES`, else a ValueError naming ``name``."""
+    if value not in KEY_CHOICES:
+        raise ValueError(f"{name} {value!r}: expected one of {', '.join(KEY_CHOICES)}")
+    return value
+
+
 def parse_chord(name: str) -> int:
     """'C', 'Am', 'F#dim', 'Bb+', 'G7' (sevenths reduce to their triad) -> chord id."""
     s = name.strip()
@@ -121,10 +128,7 @@ class LyricsToTemplate(nn.Module):
 
     def __init__(self, net: NetConfig, *, top_k: int = 8, language: str = "auto", key_choice: str = "c"):
         super().__init__()
-        if key_choice not in KEY_CHOICES:
-            raise ValueError(f"key_choice {key_choice!r}: expected one of {', '.join(KEY_CHOICES)}")
-        self.top_k, self.language, self.key_choice = top_k, language, key_choice
-        self.chord_top_k = 0  # top-k of the chord walk (0 = top_k)
+        self.top_k, self.language, self.key_choice = top_k, language, check_key_choice(key_choice)
         self.rhythm = AlignedTransformer(FEATURE_SIZES, (len(MODES), len(METERS)), (MAX_ADVANCE + 1,), net)
         self.meter_logits = nn.Parameter(torch.zeros(len(METERS)))  # (M,)
         self.mode_logits = nn.Parameter(torch.zeros(len(MODES)))  # (2,)
@@ -219,7 +223,7 @@ class LyricsToTemplate(nn.Module):
             else:
                 row = PRIOR_SCALE * self.chord_logits[mode, prev].float()
                 row[0] = float("-inf")
-                c = pick(row, temperature, self.chord_top_k or self.top_k, g)
+                c = pick(row, temperature, self.top_k, g)
             chord_of[w] = c
             prev = c
         # 4. Register: the sounding mean pitch and the ambitus from the learned priors.

@@ -51,10 +51,9 @@ class MelodyConfig:
     direct_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=96, n_layers=3))  # lyrics -> melody
 
     def __post_init__(self) -> None:
-        from .generate import KEY_CHOICES
+        from .generate import check_key_choice
 
-        if self.key_choice not in KEY_CHOICES:
-            raise ValueError(f"pairing.key_choice {self.key_choice!r}: expected one of {', '.join(KEY_CHOICES)}")
+        check_key_choice(self.key_choice, "pairing.key_choice")
         if self.chorale_weight < 1:
             raise ValueError(f"pairing.chorale_weight must be >= 1, got {self.chorale_weight}")
 

@@ -92,11 +92,9 @@ def analyse(run: Path, seeds: tuple[int, ...], n_test: int, temperature: float,
 
     pairing, models = load_run(run)
     if key_choice:
-        from .generate import KEY_CHOICES
+        from .generate import check_key_choice
 
-        if key_choice not in KEY_CHOICES:
-            raise ValueError(f"key_choice {key_choice!r}: expected one of {', '.join(KEY_CHOICES)}")
-        models["generate"].key_choice = key_choice
+        models["generate"].key_choice = check_key_choice(key_choice)
     data = pairing.load_data()
     ex = models["extract"]
     train = [data["train"][i]["melody"] for i in range(len(data["train"]))]
