@@ -32,6 +32,22 @@ def test_pd_analysis_runs_on_a_toy_run(tmp_path):
     values = [r["direct"]["PD"], r["regeneration"]["unconstrained"]["PD_oracle_shift"],
               r["distribution_baselines_iid"]["train_chorales_absolute"], *r["regenerator_on_ground_truth_templates"].values()]
     assert all(0.0 <= v <= 1.0 for v in values)
+    # the bench's key-given comparison: both sides get the reference's key with the lyrics
+    from regen_core.evaluate import evaluate
+    from regen_core.pipeline import load_run
+
+    from regen_melody.bench import with_key
+    from regen_melody.extract import melody_key
+    from regen_melody.generate import parse_key
+
+    keyed = with_key(data["test"])
+    assert len(keyed) == len(data["test"]) and keyed[0]["melody"] == data["test"][0]["melody"]
+    assert keyed[0]["lyrics"]["lyrics"] == data["test"][0]["lyrics"]
+    assert parse_key(keyed[0]["lyrics"]["key"]) == melody_key(keyed[0]["melody"])
+    _, models = load_run(tmp_path / "run")
+    report = evaluate(pairing, models, keyed, cfg.evaluate, tmp_path / "keyed", progress=False)
+    assert {m["name"] for m in report["metrics"]} >= {"PD", "DD", "MD"}
+    assert (tmp_path / "keyed" / "examples" / "direct" / "example00.png").exists()
     assert r["distribution_baselines_iid"]["reference_own_resample"] > r["distribution_baselines_iid"]["train_chorales_in_C_Am_by_tonic_shift"]["6"]
 
 

@@ -150,3 +150,37 @@ def test_near_chord_pick_keeps_the_model_s_register():
     assert torch.nonzero(near_tones(row, tone, 0)).flatten().tolist() == [4]
     with pytest.raises(ValueError, match="chord_pick"):
         TemplateDecoding(chord_pick="far")
+
+
+
+def test_direct_baseline_reads_an_optional_key_token():
+    import pytest
+
+    from regen_melody.data import MelodyInputError
+    from regen_melody.direct import KEY_UNKNOWN, key_index
+    from regen_melody.extract import key_name, melody_key
+    from regen_melody.regenerate import collate_aligned
+
+    y = {"pitch": [67, 69, 71, 67, 62, 67], "onset": [0.0, 1.0, 2.0, 3.0, 4.0, 6.0], "duration": [1.0, 1.0, 1.0, 1.0, 2.0, 2.0],
+         "meter": "4/4", "syllables": ["Lob", "sei", "dem", "Herrn", "und", "Gott."], "key_hint": 7 + 12}
+    assert melody_key(y) == (7, True) and key_name(7, True) == "G minor" and parse_key(key_name(10, False)) == (10, False)
+    assert melody_key({**y, "key_hint": -1}) == melody_key({**y, "key_hint": None})  # key analysis without a hint
+    ex = LyricsToMelody.example(y, "de", 48)
+    assert ex and all(e["glob"][1] == key_index(7, True) == 19 for e in ex)
+    torch.manual_seed(0)
+    d = LyricsToMelody(NET, key_dropout=1.0)
+    batch = collate_aligned(ex)
+    unknown = {**batch, "glob": batch["glob"].clone()}
+    unknown["glob"][:, 1] = KEY_UNKNOWN
+    d.train()
+    dropped = float(d(batch)[0].detach())
+    d.eval()  # no key dropout at eval: the key is read
+    assert dropped == pytest.approx(float(d(unknown)[0].detach())) and float(d(batch)[0].detach()) != pytest.approx(dropped)
+    plain = d.sample(LYRICS, seed=0)
+    keyed = d.sample({"lyrics": LYRICS, "key": "F# minor"}, seed=0)
+    assert keyed["pitch"] != plain["pitch"] and len(keyed["pitch"]) == len(plain["pitch"])
+    assert d.sample({"lyrics": LYRICS, "key": ""}, seed=0) == plain  # an empty key is no key
+    with pytest.raises(MelodyInputError, match="unknown root"):
+        d.sample({"lyrics": LYRICS, "key": "H major"}, seed=0)
+    with pytest.raises(ValueError, match="key_dropout"):
+        LyricsToMelody(NET, key_dropout=1.5)

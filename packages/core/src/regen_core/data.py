@@ -205,5 +205,7 @@ def pad_collate(
 
 
 def take(ds: Any, n: int) -> Any:
-    """The first ``n`` rows (all when n <= 0 or n >= len)."""
+    """The first ``n`` rows (all when n <= 0 or n >= len) of a dataset or a list of rows."""
+    if isinstance(ds, (list, tuple)):
+        return ds if n <= 0 else ds[:n]
     return ds if n <= 0 or n >= len(ds) else ds.select(range(n))

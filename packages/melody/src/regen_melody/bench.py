@@ -8,7 +8,9 @@
   held-out chorales (``--split test``, or ``valid`` to choose sampling options) over 3 seeds (PD, DD, MD, TA, CA, RA, AA; the core's report.json /
   report.md), (b) the regenerator on the held-out
   chorales' *ground-truth* templates (does template -> melody follow its template? targets CA, RA,
-  AA >= 0.9).
+  AA >= 0.9), (c) the comparison (a) again with the key given to both sides
+  (``{"lyrics": ..., "key": <the reference's key>}``: the issue's "tonality given by the user";
+  regeneration puts it in the template, the direct baseline reads it as its key token).
 """
 
 from __future__ import annotations
@@ -73,6 +75,18 @@ def template_following(pairing: Any, models: dict[str, Any], test: Any, n_test: 
             "mean": {k: float(np.mean([s[k] for s in per_seed])) for k in keys},
             "std": {k: float(np.std([s[k] for s in per_seed])) for k in keys}, "per_seed": per_seed,
             "reference": {k: float(np.mean([r[k] for r in ref_rows])) for k in ("TA", "CA", "RA", "AA")}}
+
+
+def with_key(test: Any) -> list[dict[str, Any]]:
+    """The rows of ``test`` with the lyrics condition widened to lyrics + the reference melody's key."""
+    from .extract import key_name, melody_key
+
+    rows = []
+    for i in range(len(test)):
+        row = dict(test[i])
+        row["lyrics"] = {"lyrics": row["lyrics"], "key": key_name(*melody_key(row["melody"]))}
+        rows.append(row)
+    return rows
 
 
 def comparison_table(report: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         models["regenerate"].decoding = constrained
         result["comparison_unconstrained"] = comparison_table(report_u)
         result["budgets"] = report["budgets"]
+        # (c) the same with the key given to both sides (lyrics + key).
+        keyed = with_key(test)
+        for name, dec in (("comparison_key_given", constrained), ("comparison_key_given_unconstrained", UNCONSTRAINED)):
+            models["regenerate"].decoding = dec
+            folder = out / ("evaluation_key_given" + ("_unconstrained" if dec is UNCONSTRAINED else ""))
+            result[name] = comparison_table(evaluate(pairing, models, keyed, cfg.evaluate, folder,
+                                                     budgets=run_budgets(run), progress=False))
+        models["regenerate"].decoding = constrained
         # (b) template following on ground-truth templates of the held-out chorales.
         follow = {name: template_following(pairing, models, test, cfg.evaluate.n_test, tuple(cfg.evaluate.seeds),
                                            cfg.evaluate.temperature, dec)
@@ -158,9 +180,12 @@ def main(argv: list[str] | None = None) -> int:
             "regeneration beats direct on PD": result["comparison"]["PD"]["winner"].startswith("regeneration"),
             "regeneration beats direct on DD": result["comparison"]["DD"]["winner"].startswith("regeneration"),
             "regeneration beats direct on MD": result["comparison"]["MD"]["winner"].startswith("regeneration"),
+            **{f"regeneration beats direct on {m}, key given": result["comparison_key_given"][m]["winner"].startswith("regeneration")
+               for m in ("PD", "DD", "MD")},
         }
         print((out / "evaluation" / "report.md").read_text())
         print((out / "evaluation_unconstrained" / "report.md").read_text())
+        print("key given:\n" + (out / "evaluation_key_given" / "report.md").read_text())
         print("template following (ground-truth templates), constrained:", json.dumps(tf, indent=1))
         print("  unconstrained:", json.dumps(result["template_following_unconstrained"]["mean"], indent=1))
         print("  ground-truth melodies:", json.dumps(result["template_following"]["reference"], indent=1))

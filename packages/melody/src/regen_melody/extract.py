@@ -189,6 +189,18 @@ def find_key(pitches: list[int], durations: list[float]) -> tuple[int, bool]:
     return best
 
 
+def melody_key(y: dict[str, Any]) -> tuple[int, bool]:
+    """(tonic pitch class, minor?) of a melody: the score's key (``key_hint``: tonic + 12 if minor)
+    when it has one, else :func:`find_key`."""
+    hint = int(y.get("key_hint", -1) if y.get("key_hint") is not None else -1)
+    return (hint % 12, hint >= 12) if hint >= 0 else find_key(list(y["pitch"]), [float(d) for d in y["duration"]])
+
+
+def key_name(tonic: int, minor: bool) -> str:
+    """(7, True) -> 'G minor' (what ``generate.parse_key`` reads back)."""
+    return f"{PITCH_NAMES[tonic % 12]} {'minor' if minor else 'major'}"
+
+
 def shift_to_c(tonic: int, minor: bool) -> int:
     """Semitones (in -5..6) that move the key to C major / A minor."""
     s = ((9 if minor else 0) - tonic) % 12
@@ -238,8 +250,7 @@ def extract_template(y: dict[str, Any]) -> dict[str, Any]:
     pitches, onsets, durs = list(y["pitch"]), [float(o) for o in y["onset"]], [float(d) for d in y["duration"]]
     meter = y.get("meter") or "4/4"
     # 1. Tonality and the shift to C major / A minor.
-    hint = int(y.get("key_hint", -1) if y.get("key_hint") is not None else -1)
-    tonic, minor = (hint % 12, hint >= 12) if hint >= 0 else find_key(pitches, durs)
+    tonic, minor = melody_key(y)
     transpose = shift_to_c(tonic, minor)
     # 2. Chords: the score's harmony when present, else inferred from the melody per window.
     hints = list(y.get("chord_hint") or [])

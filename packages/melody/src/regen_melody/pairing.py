@@ -49,11 +49,14 @@ class MelodyConfig:
     generate_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=64, n_layers=2))  # lyrics -> template
     regenerate_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=96, n_layers=3))  # template -> melody
     direct_net: NetConfig = field(default_factory=lambda: NetConfig(d_model=96, n_layers=3))  # lyrics -> melody
+    direct_key_dropout: float = 0.5  # share of training melodies the direct baseline sees with the key "unknown" (lyrics alone)
 
     def __post_init__(self) -> None:
         from .generate import check_key_choice
 
         check_key_choice(self.key_choice, "pairing.key_choice")
+        if not 0.0 <= self.direct_key_dropout <= 1.0:
+            raise ValueError(f"pairing.direct_key_dropout must be in [0, 1], got {self.direct_key_dropout}")
         if self.chorale_weight < 1:
             raise ValueError(f"pairing.chorale_weight must be >= 1, got {self.chorale_weight}")
 
@@ -149,7 +152,7 @@ class MelodyPairing:
         if stage == "regenerate":
             return TemplateToMelody(cfg.regenerate_net, top_k=cfg.top_k, decoding=cfg.decoding, register=cfg.template_register)
         if stage == "direct":
-            return LyricsToMelody(cfg.direct_net, top_k=cfg.top_k, language=cfg.language)
+            return LyricsToMelody(cfg.direct_net, top_k=cfg.top_k, language=cfg.language, key_dropout=cfg.direct_key_dropout)
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")
 
     def _templates(self, ds: Any, extractor: Any) -> list[dict[str, Any]]:
@@ -222,7 +225,7 @@ class MelodyPairing:
         from .render import piano_roll, write_midi, write_musicxml
 
         folder = Path(folder)
-        title = (x or "")[:80]
+        title = str((x.get("lyrics", "") if isinstance(x, dict) else x) or "")[:80]
         paths = [piano_roll(folder / f"{name}.png", {"reference": reference, "prediction": prediction}, y_prime, title)]
         paths.append(write_midi(prediction, folder / f"{name}.mid", title))
         paths.append(write_musicxml(prediction, folder / f"{name}.musicxml", title))
