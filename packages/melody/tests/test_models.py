@@ -184,3 +184,33 @@ def test_direct_baseline_reads_an_optional_key_token():
         d.sample({"lyrics": LYRICS, "key": "H major"}, seed=0)
     with pytest.raises(ValueError, match="key_dropout"):
         LyricsToMelody(NET, key_dropout=1.5)
+
+
+def test_register_choice_median_takes_the_priors_median():
+    import pytest
+
+    from regen_melody.generate import prior_median
+    from regen_melody.pairing import MelodyConfig
+    from regen_melody.regenerate import REGISTER_LO
+
+    assert prior_median(torch.log(torch.tensor([0.1, 0.3, 0.2, 0.4]))) == 2  # cdf 0.1, 0.4, 0.6, 1.0
+    assert prior_median(torch.log(torch.tensor([0.6, 0.2, 0.2]))) == 0
+    torch.manual_seed(0)
+    g = LyricsToTemplate(NET, register_choice="median").eval()
+    with torch.no_grad():
+        g.register_logits.copy_(torch.linspace(-0.2, 0.2, len(g.register_logits)))
+    want = REGISTER_LO + prior_median(25.0 * g.register_logits)
+    for seed in range(4):
+        t = g.sample({"lyrics": LYRICS, "key": "A minor"}, seed=seed)
+        assert t["register"] - t["transpose"] == want  # the sounding mean, whatever the seed
+    with torch.no_grad():  # the key's own prior: A minor (9 + 12) peaks at the lowest mean pitch
+        g.register_key_logits[21, 0] = 1.0
+    assert g.sample({"lyrics": LYRICS, "key": "A minor"}, seed=0)["register"] == REGISTER_LO  # A minor: transpose 0
+    assert g.sample({"lyrics": LYRICS, "key": "C major"}, seed=0)["register"] == want  # C major keeps the marginal
+    g.register_by_key = False
+    assert g.sample({"lyrics": LYRICS, "key": "A minor"}, seed=0)["register"] == want
+    g.register_choice = "sample"
+    drawn = {g.sample({"lyrics": LYRICS, "key": "A minor"}, seed=s)["register"] for s in range(8)}
+    assert len(drawn) > 1
+    with pytest.raises(ValueError, match="register_choice"):
+        MelodyConfig(register_choice="lowest")

@@ -4,7 +4,7 @@
   vs in parallel; templates/s from parsed melodies);
 - full run (no ``--quick``): trains every stage with a preset (``tiny`` by default) at equal budget,
   or reuses ``--run`` (its weights; the sampling options, ``pairing.decoding`` and
-  ``pairing.key_choice``, come from the bench's config), then (a) regeneration vs direct on
+  ``pairing.key_choice``, ``pairing.register_choice``, ``pairing.register_by_key``, come from the bench's config), then (a) regeneration vs direct on
   held-out chorales (``--split test``, or ``valid`` to choose sampling options) over 3 seeds (PD, DD, MD, TA, CA, RA, AA; the core's report.json /
   report.md), (b) the regenerator on the held-out
   chorales' *ground-truth* templates (does template -> melody follow its template? targets CA, RA,
@@ -147,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         constrained = cfg.pairing.decoding  # a sampling option: taken from this bench's config, also for a reused --run
         models["regenerate"].decoding = constrained
         models["generate"].key_choice = cfg.pairing.key_choice  # also a sampling option
+        models["generate"].register_choice = cfg.pairing.register_choice  # and these
+        models["generate"].register_by_key = cfg.pairing.register_by_key
         result["decoding"] = {"regeneration": asdict(constrained), "key_choice": cfg.pairing.key_choice,
+                              "register_choice": cfg.pairing.register_choice, "register_by_key": cfg.pairing.register_by_key,
                               "template_register": models["regenerate"].use_register,
                               "direct": "none: the direct baseline has no template (validity masks only)"}
         # (a) regeneration (lyrics -> generated template -> melody) vs direct, with the configured

@@ -11,7 +11,12 @@
    key the tonic is C major / A minor (``key_choice="c"``), the likeliest tonic of the mode
    (``"likeliest"``) or one drawn from the learned tonic prior (``"sample"``).
 5. Register: the melody's sounding mean pitch and ambitus drawn from priors learned on the
-   paired data (a chorale soprano's tessitura), the mean moved into the normalised key.
+   paired data (a chorale soprano's tessitura), the mean moved into the normalised key;
+   ``register_choice="median"`` takes the prior's median mean pitch instead of a draw (every
+   song then sits in the typical tessitura; the ambitus is still drawn). With
+   ``register_by_key`` (default) the mean pitch's prior is the one of the song's key (tonic and
+   mode): the marginal prior plus a per-key offset learned on the chorales in that key (a key
+   no training chorale is in keeps the marginal prior).
 
 A condition is the lyrics string, or a dict ``{"lyrics": str, "mode": "major"|"minor",
 "key": "G", "meter": "3/4", "chords": ["C", "F", "G", "C"]}`` (every key but lyrics optional;
@@ -38,6 +43,7 @@ from .regenerate import MAX_BEATS, METERS, N_AMBITUS, N_REGISTER, REGISTER_LO, m
 MAX_ADVANCE = 2 * MAX_BEATS  # beats between consecutive syllable onsets, 0..24
 PRIOR_SCALE = 25.0  # prior tables are stored / 25: Adam's fixed step size then moves the logits 25x faster
 KEY_CHOICES = ("c", "likeliest", "sample")
+REGISTER_CHOICES = ("sample", "median")
 
 
 def check_key_choice(value: str, name: str = "key_choice") -> str:
@@ -45,6 +51,19 @@ def check_key_choice(value: str, name: str = "key_choice") -> str:
     if value not in KEY_CHOICES:
         raise ValueError(f"{name} {value!r}: expected one of {', '.join(KEY_CHOICES)}")
     return value
+
+
+def check_register_choice(value: str, name: str = "register_choice") -> str:
+    """``value`` if it is one of :data:`REGISTER_CHOICES`, else a ValueError naming ``name``."""
+    if value not in REGISTER_CHOICES:
+        raise ValueError(f"{name} {value!r}: expected one of {', '.join(REGISTER_CHOICES)}")
+    return value
+
+
+def prior_median(logits: torch.Tensor) -> int:
+    """Index of the median of the distribution softmax(logits)."""
+    cdf = torch.cumsum(torch.softmax(logits.float(), dim=-1), dim=-1)
+    return int(torch.searchsorted(cdf, torch.tensor(0.5, device=cdf.device)).clamp(max=len(cdf) - 1))
 
 
 def parse_chord(name: str) -> int:
@@ -126,14 +145,17 @@ def collate_generate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 class LyricsToTemplate(nn.Module):
     """Lyrics (X) -> template (Y'): rhythm transformer + learned metre, mode and chord-bigram priors."""
 
-    def __init__(self, net: NetConfig, *, top_k: int = 8, language: str = "auto", key_choice: str = "c"):
+    def __init__(self, net: NetConfig, *, top_k: int = 8, language: str = "auto", key_choice: str = "c",
+                 register_choice: str = "sample", register_by_key: bool = True):
         super().__init__()
         self.top_k, self.language, self.key_choice = top_k, language, check_key_choice(key_choice)
+        self.register_choice, self.register_by_key = check_register_choice(register_choice), register_by_key
         self.rhythm = AlignedTransformer(FEATURE_SIZES, (len(MODES), len(METERS)), (MAX_ADVANCE + 1,), net)
         self.meter_logits = nn.Parameter(torch.zeros(len(METERS)))  # (M,)
         self.mode_logits = nn.Parameter(torch.zeros(len(MODES)))  # (2,)
         self.tonic_logits = nn.Parameter(torch.zeros(len(MODES), 12))  # (mode, tonic pitch class)
         self.register_logits = nn.Parameter(torch.zeros(N_REGISTER))  # (R,) sounding mean pitch REGISTER_LO + r
+        self.register_key_logits = nn.Parameter(torch.zeros(2 * 12, N_REGISTER))  # (tonic + 12 * minor, R): offsets
         self.ambitus_logits = nn.Parameter(torch.zeros(N_AMBITUS))  # (A,) range in semitones
         self.chord_logits = nn.Parameter(torch.zeros(len(MODES), N_CHORDS + 1, N_CHORDS))  # (mode, previous or start, next)
 
@@ -144,6 +166,9 @@ class LyricsToTemplate(nn.Module):
         mode_ce = F.cross_entropy(PRIOR_SCALE * self.mode_logits[None].expand(b, -1), batch["mode"])
         tonic_ce = F.cross_entropy(PRIOR_SCALE * self.tonic_logits[batch["mode"]], batch["tonic"])  # (B, 12) logits
         register_ce = F.cross_entropy(PRIOR_SCALE * self.register_logits[None].expand(b, -1), batch["register"])
+        key = batch["tonic"] + 12 * batch["mode"]  # (B,)
+        keyed = self.register_logits.detach()[None] + self.register_key_logits[key]  # (B, R): marginal + key offset
+        register_key_ce = F.cross_entropy(PRIOR_SCALE * keyed, batch["register"])
         ambitus_ce = F.cross_entropy(PRIOR_SCALE * self.ambitus_logits[None].expand(b, -1), batch["ambitus"])
         chords = batch["chords"]  # (B, W)
         prev = torch.cat([torch.full_like(chords[:, :1], N_CHORDS), chords[:, :-1].clamp(min=0)], 1)  # (B, W)
@@ -151,9 +176,9 @@ class LyricsToTemplate(nn.Module):
         logits = torch.gather(table, 1, prev[..., None].expand(-1, -1, N_CHORDS))  # (B, W, N_CHORDS)
         chord_ce = F.cross_entropy(logits.reshape(-1, N_CHORDS), chords.reshape(-1), ignore_index=-100)
         stats.update(ce_meter=float(meter_ce.detach()), ce_mode=float(mode_ce.detach()), ce_tonic=float(tonic_ce.detach()),
-                     ce_register=float(register_ce.detach()), ce_ambitus=float(ambitus_ce.detach()),
+                     ce_register=float(register_ce.detach()), ce_register_key=float(register_key_ce.detach()), ce_ambitus=float(ambitus_ce.detach()),
                      ce_chord=float(chord_ce.detach()))
-        return loss + meter_ce + mode_ce + tonic_ce + register_ce + ambitus_ce + chord_ce, stats
+        return loss + meter_ce + mode_ce + tonic_ce + register_ce + register_key_ce + ambitus_ce + chord_ce, stats
 
     @staticmethod
     def _options(condition: Any) -> dict[str, Any]:
@@ -227,7 +252,12 @@ class LyricsToTemplate(nn.Module):
             chord_of[w] = c
             prev = c
         # 4. Register: the sounding mean pitch and the ambitus from the learned priors.
-        sounding = REGISTER_LO + pick(PRIOR_SCALE * self.register_logits.float(), temperature, 0, g)
+        register_row = PRIOR_SCALE * self.register_logits.float()
+        if self.register_by_key:
+            tonic_pc = ((9 if minor else 0) - transpose) % 12  # the song's sounding tonic
+            register_row = register_row + PRIOR_SCALE * self.register_key_logits[tonic_pc + 12 * int(minor)].float()
+        sounding = REGISTER_LO + (prior_median(register_row) if self.register_choice == "median"
+                                  else pick(register_row, temperature, 0, g))
         ambitus = pick(PRIOR_SCALE * self.ambitus_logits.float(), temperature, 0, g)
         return {
             "mode": mode,

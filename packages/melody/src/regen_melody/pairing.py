@@ -38,6 +38,8 @@ class MelodyConfig:
     chorale_weight: int = 1  # each training chorale soprano appears this many times in the regenerator's data (unpaired use)
     template_register: bool = True  # the regenerator is conditioned on the template's register / ambitus (learned priors in generate)
     key_choice: str = "c"  # tonic when no key is given: c (C major / A minor), likeliest (of the learned prior) or sample
+    register_choice: str = "sample"  # the template's sounding mean pitch: sample (from the learned prior) or median (of that prior)
+    register_by_key: bool = True  # that prior is the one of the song's key (marginal + a learned per-key offset)
     valid: float = 0.1  # share of chorales held out for validation
     test: float = 0.1  # share of chorales held out for testing
     split_seed: int = 0  # seed of the (per-piece) split
@@ -52,9 +54,10 @@ class MelodyConfig:
     direct_key_dropout: float = 0.5  # share of training melodies the direct baseline sees with the key "unknown" (lyrics alone)
 
     def __post_init__(self) -> None:
-        from .generate import check_key_choice
+        from .generate import check_key_choice, check_register_choice
 
         check_key_choice(self.key_choice, "pairing.key_choice")
+        check_register_choice(self.register_choice, "pairing.register_choice")
         if not 0.0 <= self.direct_key_dropout <= 1.0:
             raise ValueError(f"pairing.direct_key_dropout must be in [0, 1], got {self.direct_key_dropout}")
         if self.chorale_weight < 1:
@@ -148,7 +151,8 @@ class MelodyPairing:
         if stage == "extract":
             return TemplateExtractor()
         if stage == "generate":
-            return LyricsToTemplate(cfg.generate_net, top_k=cfg.top_k, language=cfg.language, key_choice=cfg.key_choice)
+            return LyricsToTemplate(cfg.generate_net, top_k=cfg.top_k, language=cfg.language, key_choice=cfg.key_choice,
+                                     register_choice=cfg.register_choice, register_by_key=cfg.register_by_key)
         if stage == "regenerate":
             return TemplateToMelody(cfg.regenerate_net, top_k=cfg.top_k, decoding=cfg.decoding, register=cfg.template_register)
         if stage == "direct":
