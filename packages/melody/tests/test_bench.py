@@ -48,6 +48,15 @@ def test_pd_analysis_runs_on_a_toy_run(tmp_path):
     report = evaluate(pairing, models, keyed, cfg.evaluate, tmp_path / "keyed", progress=False)
     assert {m["name"] for m in report["metrics"]} >= {"PD", "DD", "MD"}
     assert (tmp_path / "keyed" / "examples" / "direct" / "example00.png").exists()
+    # the full bench on this run, every stage's best/ weights: both conditions, targets for both
+    from regen_melody.bench import main as bench_main
+
+    assert bench_main(["--out", str(tmp_path / "bench"), "--run", str(tmp_path / "run"), "--config", "toy", "--weights", "best",
+                       "--n-chorales", "1", "--n-folk", "1", "--num-proc", "1"]) == 0
+    b = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    assert b["weights"] == "best" and b["decoding"]["register_choice"] == "median"
+    assert {"comparison", "comparison_key_given", "comparison_key_given_unconstrained"} <= set(b)
+    assert isinstance(b["targets"]["regeneration beats direct on PD, key given"], bool)
     assert r["distribution_baselines_iid"]["reference_own_resample"] > r["distribution_baselines_iid"]["train_chorales_in_C_Am_by_tonic_shift"]["6"]
 
 

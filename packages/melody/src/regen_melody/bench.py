@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", default="", help="reuse this trained run folder instead of training")
     ap.add_argument("--split", default="test", choices=("valid", "test"),
                     help="held-out chorales to judge on: valid (to choose sampling options) or test")
+    ap.add_argument("--weights", default="final", choices=("final", "best"),
+                    help="each trained stage's final weights, or its best/ (lowest validation loss; the direct "
+                         "baseline overfits the 276 pairs, so best/ is the early-stopped baseline)")
     ap.add_argument("--num-proc", type=int, default=max(2, min(8, os.cpu_count() or 2)))
     ap.add_argument("--n-chorales", type=int, default=0, help="pieces for the throughput test (default 8 quick / 40 full)")
     ap.add_argument("--n-folk", type=int, default=0, help="folk tunes for the throughput test (default 24 quick / 200 full)")
@@ -142,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         from .regenerate import UNCONSTRAINED
 
         pairing, models = load_run(run)
+        if args.weights == "best":
+            from regen_core.pipeline import load_model
+
+            for stage in ("generate", "regenerate", "direct"):
+                if (run / stage / "best").is_dir():
+                    _, _, models[stage] = load_model(run / stage / "best", extractor=models["extract"], pairing=pairing)
+        result["weights"] = args.weights
         test = pairing.load_data()[args.split]  # named "test" below whichever split it is
         result["split"] = args.split
         constrained = cfg.pairing.decoding  # a sampling option: taken from this bench's config, also for a reused --run

@@ -38,7 +38,7 @@ class MelodyConfig:
     chorale_weight: int = 1  # each training chorale soprano appears this many times in the regenerator's data (unpaired use)
     template_register: bool = True  # the regenerator is conditioned on the template's register / ambitus (learned priors in generate)
     key_choice: str = "c"  # tonic when no key is given: c (C major / A minor), likeliest (of the learned prior) or sample
-    register_choice: str = "sample"  # the template's sounding mean pitch: sample (from the learned prior) or median (of that prior)
+    register_choice: str = "median"  # the template's sounding mean pitch: sample (from the learned prior) or median (of that prior)
     register_by_key: bool = True  # that prior is the one of the song's key (marginal + a learned per-key offset)
     valid: float = 0.1  # share of chorales held out for validation
     test: float = 0.1  # share of chorales held out for testing
