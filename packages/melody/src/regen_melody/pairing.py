@@ -177,8 +177,6 @@ class MelodyPairing:
         return out["template"]
 
     def stage_data(self, stage: str, data: Any, extractor: Any) -> StageData:
-        import datasets
-
         from .direct import LyricsToMelody
         from .extract import TemplateExtractor
         from .generate import collate_generate, rhythm_examples
@@ -192,15 +190,15 @@ class MelodyPairing:
             return ds["melody"], self._templates(ds, extractor)
 
         if stage == "regenerate":
-            sources = []
-            if "unpaired" in data:
-                sources.append(data["unpaired"])
-            if cfg.chorales_unpaired or not sources:
-                sources.extend([data["train"]] * cfg.chorale_weight)
-            train_ds = datasets.concatenate_datasets(sources) if len(sources) > 1 else sources[0]
-            mels, temps = train_ds["melody"], self._templates(train_ds, extractor)
             reg = cfg.template_register
-            train = [e for y, t in zip(mels, temps) for e in TemplateToMelody.example(y, t, cfg.max_notes, reg)]
+
+            def examples(ds: Any) -> list[dict]:
+                return [e for y, t in zip(ds["melody"], self._templates(ds, extractor))
+                        for e in TemplateToMelody.example(y, t, cfg.max_notes, reg)]
+
+            train = examples(data["unpaired"]) if "unpaired" in data else []
+            if cfg.chorales_unpaired or "unpaired" not in data:
+                train += examples(data["train"]) * cfg.chorale_weight  # extracted once, repeated
             vm, vt = pairs("valid")
             valid = [e for y, t in zip(vm, vt) for e in TemplateToMelody.example(y, t, cfg.max_notes, reg)]
             return StageData(train, valid, collate_aligned)
