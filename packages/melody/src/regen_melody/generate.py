@@ -146,7 +146,7 @@ class LyricsToTemplate(nn.Module):
     """Lyrics (X) -> template (Y'): rhythm transformer + learned metre, mode and chord-bigram priors."""
 
     def __init__(self, net: NetConfig, *, top_k: int = 8, language: str = "auto", key_choice: str = "c",
-                 register_choice: str = "sample", register_by_key: bool = True):
+                 register_choice: str = "median", register_by_key: bool = True):
         super().__init__()
         self.top_k, self.language, self.key_choice = top_k, language, check_key_choice(key_choice)
         self.register_choice, self.register_by_key = check_register_choice(register_choice), register_by_key
