@@ -37,7 +37,7 @@ def test_pd_analysis_runs_on_a_toy_run(tmp_path):
     from regen_core.pipeline import load_run
 
     from regen_melody.bench import with_key
-    from regen_melody.extract import melody_key
+    from regen_melody.theory import melody_key
     from regen_melody.generate import parse_key
 
     keyed = with_key(data["test"])

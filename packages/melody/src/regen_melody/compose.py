@@ -46,7 +46,7 @@ def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", mete
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data import MelodyInputError
+    from .errors import MelodyInputError
     from .extract import describe
     from .render import piano_roll, write
 

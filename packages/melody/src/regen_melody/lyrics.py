@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .data import MelodyInputError
+from .errors import EmptyLyricsError, MelodyInputError, UnsupportedScriptError
 
 LANGUAGES = ("en", "de")
 CLAUSE, SENTENCE = ",;:", ".!?"
@@ -24,14 +24,6 @@ _UNSTRESSED = {
     "de": {"der", "die", "das", "den", "dem", "des", "ein", "eine", "und", "in", "im", "zu", "mit", "von", "auf", "an", "ist", "es", "mir", "mich", "dir", "dich", "sein"},
 }
 MAX_RUN = 15  # cap on "syllables since / until punctuation" features
-
-
-class EmptyLyricsError(MelodyInputError):
-    """The lyrics hold no word."""
-
-
-class UnsupportedScriptError(MelodyInputError):
-    """The lyrics use a script other than Latin (only English and German are supported)."""
 
 
 @dataclass(frozen=True)

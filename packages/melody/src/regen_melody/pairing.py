@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 from regen_core.contract import Metric, Spec, StageData
 
 from .data import (
-    FOLK_COLLECTIONS, MelodyInputError, cached_melodies, chorale_sources, corpus_available, default_num_proc,
+    FOLK_COLLECTIONS, cached_melodies, chorale_sources, corpus_available, default_num_proc,
     folder_sources, folk_sources, lyrics_of, melody_features,
 )
+from .errors import MelodyInputError, TemplateError
 from .modules import NetConfig
 from .regenerate import TemplateDecoding
 
@@ -69,7 +70,7 @@ def _pair_row(ex: dict[str, Any]) -> dict[str, Any]:
 
 
 def _meter_ok(ex: dict[str, Any]) -> bool:
-    from .extract import TemplateError, meter_info
+    from .theory import meter_info
 
     try:
         meter_info(ex["meter"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .extract import chord_name, transpose_chord
+from .theory import chord_name, transpose_chord
 
 
 def to_stream(y: dict[str, Any], title: str = "") -> Any:
@@ -52,7 +52,7 @@ def write(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
         return write_midi(y, path, title)
     if suffix in (".musicxml", ".xml"):
         return write_musicxml(y, path, title)
-    from .data import MelodyInputError
+    from .errors import MelodyInputError
 
     raise MelodyInputError(f"output {path}: unsupported suffix {suffix!r} (use .mid or .musicxml)")
 

@@ -1,0 +1,35 @@
+"""The melody pairing's errors: every message names the file, field or value at fault."""
+
+from __future__ import annotations
+
+
+class MelodyInputError(ValueError):
+    """Bad input for the melody pairing; the message names the file, field or value."""
+
+
+class NoNotesError(MelodyInputError):
+    """A score (or part) holds no pitched notes."""
+
+
+class CorruptScoreError(MelodyInputError):
+    """A MIDI / MusicXML / ABC file cannot be parsed."""
+
+
+class UnusualMeterError(MelodyInputError):
+    """A time signature the position grid cannot represent (bar longer than 48 sixteenths)."""
+
+
+class EmptyLyricsError(MelodyInputError):
+    """The lyrics hold no word."""
+
+
+class UnsupportedScriptError(MelodyInputError):
+    """The lyrics use a script other than Latin (only English and German are supported)."""
+
+
+class TemplateError(ValueError):
+    """A melody or template is malformed (names the field)."""
+
+
+class PolyphonyWarning(UserWarning):
+    """Polyphonic input where a melody was expected: the top voice was taken."""
