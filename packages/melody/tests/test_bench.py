@@ -64,7 +64,8 @@ def test_chorale_weight_repeats_the_training_sopranos_for_the_regenerator():
     import pytest
     from regen_core.pipeline import load_run_config
 
-    from regen_melody.pairing import MelodyConfig, MelodyPairing
+    from regen_melody.config import MelodyConfig
+    from regen_melody.pairing import MelodyPairing
 
     sizes = {}
     for w in (1, 3):

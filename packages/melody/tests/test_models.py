@@ -190,7 +190,7 @@ def test_register_choice_median_takes_the_priors_median():
     import pytest
 
     from regen_melody.generate import prior_median
-    from regen_melody.pairing import MelodyConfig
+    from regen_melody.config import MelodyConfig
     from regen_melody.regenerate import REGISTER_LO
 
     assert prior_median(torch.log(torch.tensor([0.1, 0.3, 0.2, 0.4]))) == 2  # cdf 0.1, 0.4, 0.6, 1.0

@@ -1,6 +1,6 @@
 """The G2P (the extract stage): train it, score it on held-out CMUdict words, look words up.
 
-    python -m regen_asr.g2p train --out RUN [--config bench] [key=value ...]
+    python -m regen_asr.g2p train --run RUN [--config bench] [key=value ...]
     python -m regen_asr.g2p eval  --model RUN/extract/final [--n 0]
     python -m regen_asr.g2p words --model RUN/extract/final hello regeneration zyxwv
 
@@ -19,6 +19,8 @@ import json
 import sys
 import time
 from typing import Any, Sequence
+
+from regen_core.cli_common import add_run_arg, parse
 
 from .extract import G2PExtractor, lexicon_split
 from .metrics import per, word_error
@@ -66,8 +68,8 @@ def load_extractor(model: str | None, config: str | None = None, overrides: Sequ
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.g2p", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    sp = sub.add_parser("train", help="train the neural G2P (the extract stage) into OUT/extract")
-    sp.add_argument("--out", required=True)
+    sp = sub.add_parser("train", help="train the neural G2P (the extract stage) into RUN/extract")
+    add_run_arg(sp, help="run folder (the G2P trains into RUN/extract)", old=("--out",))
     sp.add_argument("--config", "-c", default="bench",
                     help="preset (toy, tiny, bench) or YAML file; default bench, the full G2P recipe. Train every "
                          "stage of a run with the same config")
@@ -82,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sp = sub.add_parser("words", help="phonemes of words or sentences")
     sp.add_argument("--model", default=None, help="an extract model folder (default: untrained extractor)")
     sp.add_argument("words", nargs="+")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     from regen_core.cli import USER_ERRORS
 
     try:
@@ -92,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from regen_core.cli import main as regen_main
 
             torch.set_num_threads(max(1, args.threads))  # a small model on a shared CPU: single-threaded is faster
-            return regen_main(["train", "asr", "--stage", "extract", "--out", args.out, "--config", args.config,
+            return regen_main(["train", "asr", "--stage", "extract", "--run", args.run, "--config", args.config,
                                *(["--resume"] if args.resume else []), *args.overrides])
         ex = load_extractor(args.model)
         if args.command == "eval":

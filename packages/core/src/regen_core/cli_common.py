@@ -74,16 +74,19 @@ def add_config_args(p: argparse.ArgumentParser, *, default: str | None = None) -
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.generate.max_steps=100")
 
 
-def add_threads_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
-    p.add_argument("--threads", type=int, default=default, help=f"torch CPU threads (default {default})")
+def add_threads_arg(p: argparse.ArgumentParser, default: int | None = 1) -> None:
+    what = "torch's own choice" if default is None else default
+    p.add_argument("--threads", type=int, default=default, help=f"torch CPU threads (default {what})")
 
 
-def demo_parser(prog: str, doc: str | None, *, default_config: str) -> argparse.ArgumentParser:
-    """The parser every ``python -m regen_<domain>.demo`` starts from: ``--out``, ``--config``, overrides, ``--threads``."""
+def demo_parser(prog: str, doc: str | None, *, default_config: str, threads: int | None = 1) -> argparse.ArgumentParser:
+    """The parser every ``python -m regen_<domain>.demo`` starts from: ``--out``, ``--config``, ``--threads``,
+    ``key=value`` overrides; the domain adds its own flags to it."""
     p = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
-    p.add_argument("--out", required=True, help=f"output folder: OUT/{RUN_SUBDIR} (the run), OUT/{EVALUATION_SUBDIR} (the report), extras")
+    p.add_argument("--out", required=True,
+                   help=f"output folder: OUT/{RUN_SUBDIR} (the run), OUT/{EVALUATION_SUBDIR} (the report), the domain's extras")
     add_config_args(p, default=default_config)
-    add_threads_arg(p)
+    add_threads_arg(p, threads)
     return p
 
 
@@ -95,8 +98,10 @@ def parse(p: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Na
     return args
 
 
-def set_threads(n: int) -> None:
-    """Torch CPU threads (small models on a shared CPU train faster single-threaded)."""
+def set_threads(n: int | None) -> None:
+    """Torch CPU threads (small models on a shared CPU train faster single-threaded); None leaves torch's default."""
+    if n is None:
+        return
     import torch
 
     torch.set_num_threads(max(1, int(n)))
@@ -186,3 +191,16 @@ def train_and_evaluate(pairing_cls: type, out: str | Path, config: str | None, o
     evaluation = out / EVALUATION_SUBDIR
     evaluate(pairing, models, data["test"], run_cfg.evaluate, evaluation, budgets=run_budgets(run), progress=progress)
     return DemoRun(pairing, models, data, run_cfg, run, evaluation)
+
+
+def renamed_flags(argv: Sequence[str], renames: dict[str, str], prog: str) -> list[str]:
+    """``argv`` with old flag spellings replaced by new ones (``--model`` -> ``--run``), a notice printed per rename;
+    for entry points that hand their arguments on to another parser."""
+    out = []
+    for a in argv:
+        flag, eq, value = a.partition("=")
+        if flag in renames:
+            print(f"{prog}: note: {flag} is deprecated, use {renames[flag]} (same meaning)", file=sys.stderr)
+            a = renames[flag] + eq + value
+        out.append(a)
+    return out

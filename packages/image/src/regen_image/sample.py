@@ -1,10 +1,10 @@
 """Sample a PNG grid from a trained run.
 
-    python -m regen_image.sample --model RUN --class 3 --n 16 --out grid.png
-    python -m regen_image.sample --model RUN --n 8 --side both --out grid.png   # one row per class
+    python -m regen_image.sample --run RUN --class 3 --n 16 --out grid.png
+    python -m regen_image.sample --run RUN --n 8 --side both --out grid.png   # one row per class
 
 ``--side regeneration`` (default) samples X -> Y' -> Y; ``direct`` the pixel baseline; ``both``
-writes ``<out>`` and ``<out stem>_direct.png``.
+writes ``<out>`` and ``<out stem>_direct.png``. (``--model RUN`` is the old spelling of ``--run RUN``.)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from regen_core.cli import USER_ERRORS
+from regen_core.cli_common import add_run_arg, parse
 from regen_core.pipeline import load_run
 
 from .data import class_index
@@ -24,16 +25,16 @@ from .visualise import save_grid
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_image.sample", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="run folder (from regen_image.train / regen compare)")
+    add_run_arg(p, help="run folder (from regen_image.train / regen compare)", old=("--model",))
     p.add_argument("--class", dest="cls", default=None, help="class to draw (default: every class, one row each)")
     p.add_argument("--n", type=int, default=16, help="images per class")
     p.add_argument("--side", choices=("regeneration", "direct", "both"), default="regeneration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--out", required=True, help="PNG file")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     try:
-        pairing, models = load_run(args.model)
+        pairing, models = load_run(args.run)
         k = pairing.config.num_classes
         classes = [class_index(args.cls, k)] if args.cls is not None else list(range(k))
         if args.n < 1:
