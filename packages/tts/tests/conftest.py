@@ -15,6 +15,6 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def espeak_available() -> bool:
-    from regen_core.speech import espeak
+    from regen_speech import espeak
 
     return espeak.available()

@@ -50,7 +50,7 @@ def test_quick_bench_writes_bench_json(run, tmp_path):
 
 
 def _ljspeech(folder, espeak):
-    from regen_core.speech.espeak import synthesize as speak
+    from regen_speech.espeak import synthesize as speak
 
     (folder / "wavs").mkdir(parents=True)
     lines = []
@@ -92,7 +92,7 @@ def test_ljspeech_folder_without_timings_trains_with_the_aligner(tmp_path, espea
         bad.stage_data("generate", bad.load_data(), ext)
     # a corrupt file is named
     (tmp_path / "lj" / "wavs" / "u0.wav").write_bytes(b"not a wav at all")
-    from regen_core.speech.audio import CorruptAudioError
+    from regen_speech.audio import CorruptAudioError
 
     with pytest.raises(CorruptAudioError, match="u0.wav"):
         TTSPairing(cfg.pairing).load_data()

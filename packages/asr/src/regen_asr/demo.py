@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from regen_core.cli import USER_ERRORS
     from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import final_dir, load_run, load_run_config, train_stage
-    from regen_core.speech.audio import save_wav
+    from regen_speech.audio import save_wav
 
     from .evaluate import asr_report, summary_lines
     from .pairing import ASRPairing
