@@ -27,7 +27,7 @@ import torch
 
 from . import registry
 from .config import TrainConfig
-from .contract import STAGES, Metric, Spec, is_explicit, regenerate_pipeline
+from .contract import STAGES, Metric, Model, Spec, Stochastic, is_explicit, regenerate_pipeline
 from .pipeline import load_model, load_run_config, presets, train_stage
 
 
@@ -178,7 +178,7 @@ class PairingContractTests:
         a = model.sample(condition, seed=0)
         b = model.sample(condition, seed=0)
         assert same(a, b), f"{what}.sample with the same seed gave different outputs"
-        if getattr(model, "stochastic", True):
+        if not isinstance(model, Stochastic) or model.stochastic:
             c = model.sample(condition, seed=1)
             assert not same(a, c), f"{what}.sample gave the same output for seeds 0 and 1 (set stochastic=False if deterministic)"
         return a
@@ -217,7 +217,7 @@ class PairingContractTests:
             extractor = pairing.build("extract")
             for stage in ("generate", "regenerate", "direct"):
                 model = pairing.build(stage, extractor)
-                assert hasattr(model, "sample"), f"preset {name}: {stage} model has no sample()"
+                assert isinstance(model, Model), f"preset {name}: {stage} model lacks forward() or sample() (contract.Model)"
             for stage in STAGES:
                 tc = getattr(cfg.train, stage)
                 assert tc.max_steps >= 0 and tc.batch_size > 0, f"preset {name}: bad train.{stage}"
