@@ -38,6 +38,7 @@ def test_vocoder_finetuning_records_its_effect(run):
     assert (run / "regenerate_ft" / "final" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_bench_json(run, tmp_path):
     assert bench.main(["--quick", "--config", "toy", "--n", "2", "--out", str(tmp_path), "--run", str(run)]) == 0
     result = json.loads((tmp_path / "bench.json").read_text())
@@ -212,6 +213,7 @@ def test_codec_run_speaks_through_the_encodec_decoder_without_a_trained_regenera
         assert sf.info(wav).samplerate == 8000 and sf.info(wav).frames > 0 and wav.with_suffix(".png").exists()
 
 
+@pytest.mark.slow
 def test_aligner_benchmark_runs_at_a_tiny_size(tmp_path):
     from regen_tts import align_bench
 

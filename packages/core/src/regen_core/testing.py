@@ -43,7 +43,7 @@ import torch
 
 from . import registry
 from .config import TrainConfig
-from .contract import STAGES, Metric, Model, Spec, Stochastic, is_explicit, regenerate_pipeline
+from .contract import STAGES, Metric, Model, Spec, Stage, Stochastic, is_explicit, regenerate_pipeline
 from .pipeline import load_model, load_run_config, presets, train_stage
 
 
@@ -150,7 +150,7 @@ class PairingContractTests:
     # -- every trainable stage ----------------------------------------------------------------
 
     @pytest.mark.parametrize("stage", STAGES)
-    def test_forward_backward(self, stage: str, pairing: Any, data: Any, extractor: Any) -> None:
+    def test_forward_backward(self, stage: Stage, pairing: Any, data: Any, extractor: Any) -> None:
         torch.manual_seed(0)
         model = pairing.build(stage) if stage == "extract" else pairing.build(stage, extractor)
         if not _trainable(model):
@@ -167,7 +167,7 @@ class PairingContractTests:
         assert any(g is not None and g.abs().sum() > 0 for g in grads), f"{stage}: no parameter got a gradient"
 
     @pytest.mark.parametrize("stage", STAGES)
-    def test_two_step_training_and_reload(self, stage: str, pairing: Any, run_cfg: Any, data: Any, tmp_path_factory) -> None:
+    def test_two_step_training_and_reload(self, stage: Stage, pairing: Any, run_cfg: Any, data: Any, tmp_path_factory) -> None:
         out = tmp_path_factory.mktemp(f"run-{stage}")
         tiny = TrainConfig(max_steps=2, batch_size=2, progress=False, tensorboard=False, device="cpu", log_every=1)
         cfg = dataclasses.replace(run_cfg, train=dataclasses.replace(run_cfg.train, **{s: tiny for s in STAGES}))
