@@ -7,8 +7,13 @@ It knows no domain: it calls ``model(batch) -> (loss, stats)`` on batches made b
 2. optimizer (AdamW), warm-up + cosine schedule, optional EMA;
 3. resume from ``latest.json`` (or refuse to overwrite an existing run);
 4. the loop: micro-batches with gradient accumulation, a finite-loss check, clipping, step,
-   logging (tqdm, JSONL, TensorBoard), validation, best-by-metric, atomic checkpoints;
+   logging (tqdm, JSONL, TensorBoard), validation, best-by-metric (in the metric's direction),
+   atomic checkpoints;
 5. the final model folder (``config.json`` + ``model.safetensors``).
+
+:func:`train` is that loop; each responsibility is a named helper above it (``_set_up``,
+``_check_finite_loss``, ``_clip_gradients``, ``_update_ema``, ``_Clock``, ``_Log``, ``_validate``,
+``improves``); the checkpoint folder layout lives in :mod:`regen_core.checkpoint`.
 
 Data order is a pure function of (seed, step), so ``resume`` continues exactly where a
 killed run stopped.
