@@ -102,7 +102,7 @@ def evaluate(
             if isinstance(pairing, Visualises) and seed == eval_cfg.seeds[0]:
                 for i in range(min(eval_cfg.n_visualise, len(examples))):
                     pairing.visualise(out / "examples" / side, f"example{i:02d}", x=xs[i], y_prime=y_primes[i],
-                              prediction=preds[i], reference=refs[i])
+                                      prediction=preds[i], reference=refs[i])
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -114,7 +114,8 @@ def evaluate(
 
 
 def build_report(pairing: Any, per_seed: dict[str, list[dict[str, float]]], eval_cfg: Any, budgets: dict) -> dict:
-    specs: list[Metric] = list(pairing.metrics_spec) + list(pairing.set_metrics_spec if isinstance(pairing, SetMetricsSpec) else ()) + [
+    set_specs = pairing.set_metrics_spec if isinstance(pairing, SetMetricsSpec) else ()
+    specs: list[Metric] = list(pairing.metrics_spec) + list(set_specs) + [
         Metric("seconds_per_sample", False, "wall seconds to sample one Y on this machine")
     ]
     if any("real_time_factor" in r for rows in per_seed.values() for r in rows):
