@@ -16,7 +16,9 @@ OUT ?= demo-out
 BENCH_OUT ?= bench/results
 
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
-DOMAINS := $(filter-out core,$(notdir $(patsubst %/,%,$(PACKAGES))))
+# Domains have a demo and a bench; core and the shared speech library are not domains.
+LIBRARIES := core speech
+DOMAINS := $(filter-out $(LIBRARIES),$(notdir $(patsubst %/,%,$(PACKAGES))))
 STAMP := $(VENV)/.regen-setup
 BIN := $(VENV)/bin
 
@@ -73,12 +75,14 @@ bench: setup
 
 package-check: setup
 	@set -e; for p in . $(PACKAGES); do echo "poetry check: $$p"; (cd $$p && $(CURDIR)/$(BIN)/poetry check); done; \
-	for p in $(PACKAGES); do (cd $$p && $(CURDIR)/$(BIN)/poetry build -f wheel -q -o $(CURDIR)/dist); done; \
-	ls dist/*.whl; \
+	rm -rf dist; for p in $(PACKAGES); do (cd $$p && $(CURDIR)/$(BIN)/poetry build -f wheel -q -o $(CURDIR)/dist); done; \
+	ls dist/*.whl; n=$$(ls dist/*.whl | wc -l); \
+	[ $$n -eq $(words $(PACKAGES)) ] || { echo "built $$n wheels for $(words $(PACKAGES)) packages"; exit 1; }; \
 	tmp=$$(mktemp -d); $(PYTHON) -m venv $$tmp/venv; \
 	$$tmp/venv/bin/python -m pip install --quiet "$(TORCH_SPEC)"; \
 	$$tmp/venv/bin/python -m pip install --quiet dist/regen_core-*.whl; \
 	$$tmp/venv/bin/python -c "import regen_core, regen_core.trainer, regen_core.cli; print('regen_core', regen_core.__version__, 'imports from its wheel alone')"; \
+	$$tmp/venv/bin/python -c "import importlib.util as u, sys; bad = [m for m in ('librosa', 'soundfile', 'soxr', 'regen_speech') if u.find_spec(m)]; sys.exit(f'core wheel alone pulled in speech modules: {bad}') if bad else print('core wheel alone: no librosa, soundfile, soxr or regen_speech')"; \
 	$$tmp/venv/bin/regen list; rm -rf $$tmp
 
 clean:

@@ -64,6 +64,7 @@ print("extracted", len(out))
 """
 
 
+@pytest.mark.slow
 def test_extract_map_parallel_after_multithreaded_torch(tmp_path: Path) -> None:
     # A parent that ran multi-threaded torch ops forked datasets workers whose first parallel
     # kernel (torch.stft's pad) hung forever in the dead OpenMP pool; `make demo` hung on it.
@@ -103,6 +104,7 @@ def test_interval() -> None:
     assert interval([5.0])["ci95"] is None
 
 
+@pytest.mark.slow
 def test_cli_compare_train_evaluate_sample(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     assert cli.main(["compare", "toy", "--config", "toy", "--run", str(out)]) == 0
@@ -145,6 +147,7 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path, capsys) -> None:
     assert cli.main(["evaluate", "--run", str(tmp_path / "missing")]) == 2
 
 
+@pytest.mark.slow
 def test_console_script_list_and_help() -> None:
     exe = Path(sys.executable).parent / "regen"
     res = subprocess.run([str(exe), "list"], capture_output=True, text=True, check=True)

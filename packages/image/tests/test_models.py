@@ -65,6 +65,7 @@ def test_fid_and_precision_recall_sanity():
     assert p > 0.9 and r < 0.2
 
 
+@pytest.mark.slow
 def test_classifier_learns_and_set_metrics_of_real_images(pairings):
     from regen_image.data import stack_split
 
@@ -99,6 +100,7 @@ def test_grid_and_panel_are_written(tmp_path, pairings):
     assert files[0].exists()
 
 
+@pytest.mark.slow
 def test_train_sample_and_quick_bench_entry_points(tmp_path):
     from regen_image import bench, sample, train
 

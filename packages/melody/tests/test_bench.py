@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from regen_melody.bench import main
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_throughput(tmp_path):
     assert main(["--quick", "--out", str(tmp_path), "--n-chorales", "2", "--n-folk", "3", "--num-proc", "2"]) == 0
     result = json.loads((tmp_path / "bench.json").read_text())
@@ -14,6 +17,7 @@ def test_quick_bench_writes_throughput(tmp_path):
     assert ex["templates_per_s_one_core"] > 0
 
 
+@pytest.mark.slow
 def test_pd_analysis_runs_on_a_toy_run(tmp_path):
     from regen_core.pipeline import load_run_config, train_stage
 

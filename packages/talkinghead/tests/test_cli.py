@@ -18,7 +18,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
-    from regen_core.speech.espeak import synthesize
+    from regen_speech.espeak import synthesize
 
     s = synthesize("Hello there.", "en-us")  # 22050 Hz: animate resamples it and says so
     path = tmp_path_factory.mktemp("wav") / "hello.wav"

@@ -38,6 +38,7 @@ def test_vocoder_finetuning_records_its_effect(run):
     assert (run / "regenerate_ft" / "final" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_bench_json(run, tmp_path):
     assert bench.main(["--quick", "--config", "toy", "--n", "2", "--out", str(tmp_path), "--run", str(run)]) == 0
     result = json.loads((tmp_path / "bench.json").read_text())
@@ -50,7 +51,7 @@ def test_quick_bench_writes_bench_json(run, tmp_path):
 
 
 def _ljspeech(folder, espeak):
-    from regen_core.speech.espeak import synthesize as speak
+    from regen_speech.espeak import synthesize as speak
 
     (folder / "wavs").mkdir(parents=True)
     lines = []
@@ -92,7 +93,7 @@ def test_ljspeech_folder_without_timings_trains_with_the_aligner(tmp_path, espea
         bad.stage_data("generate", bad.load_data(), ext)
     # a corrupt file is named
     (tmp_path / "lj" / "wavs" / "u0.wav").write_bytes(b"not a wav at all")
-    from regen_core.speech.audio import CorruptAudioError
+    from regen_speech.audio import CorruptAudioError
 
     with pytest.raises(CorruptAudioError, match="u0.wav"):
         TTSPairing(cfg.pairing).load_data()
@@ -212,6 +213,7 @@ def test_codec_run_speaks_through_the_encodec_decoder_without_a_trained_regenera
         assert sf.info(wav).samplerate == 8000 and sf.info(wav).frames > 0 and wav.with_suffix(".png").exists()
 
 
+@pytest.mark.slow
 def test_aligner_benchmark_runs_at_a_tiny_size(tmp_path):
     from regen_tts import align_bench
 

@@ -62,7 +62,7 @@ def test_vocabulary_encodes_decodes_and_decomposes():
 def test_phonemes_match_the_corpus_timing_events(espeak_available):
     if not espeak_available:
         pytest.skip("libespeak-ng not installed")
-    from regen_core.speech import espeak
+    from regen_speech import espeak
 
     for sentence, voice in [("Hello world, this is forty two tests.", "en-us+m3"),
                             ("He said \"go away\" and left; then (quietly) slept.", "en-gb+f2"),

@@ -46,7 +46,7 @@ def pocketsphinx_scores(test: Any, sample_rate: int, n: int = 0) -> dict[str, An
     except ImportError:
         return {"available": False, "reason": "pocketsphinx is not installed (pip install pocketsphinx)"}
     from regen_core.data import take
-    from regen_core.speech.audio import resample
+    from regen_speech.audio import resample
 
     from .metrics import cer, wer
     from .vocab import normalise

@@ -3,7 +3,7 @@
 Paired corpora (columns ``id``, ``speaker``, ``audio`` (T,) float32 at ``sample_rate``,
 ``text`` (normalised transcript), ``duration``):
 
-- ``synthetic``: the espeak-ng multi-speaker corpus of :mod:`regen_core.speech.corpus`, built
+- ``synthetic``: the espeak-ng multi-speaker corpus of :mod:`regen_speech.corpus`, built
   once into the regen cache (keyed by its options); whole voices are held out for valid/test,
   so the test set measures unseen voices;
 - ``fsdd``: the Free Spoken Digit Dataset (real voices; takes 0-4 are the test set);
@@ -31,7 +31,7 @@ COLUMNS = ("id", "speaker", "audio", "text", "duration")
 
 
 def _corpus_config(cfg: ASRConfig) -> Any:
-    from regen_core.speech.corpus import CorpusConfig
+    from regen_speech.corpus import CorpusConfig
 
     return CorpusConfig(n=cfg.n_utterances, seed=cfg.data_seed, accents=tuple(cfg.accents),
                         variants=tuple(cfg.variants), sentences=cfg.sentences, min_words=cfg.min_words,
@@ -40,7 +40,7 @@ def _corpus_config(cfg: ASRConfig) -> Any:
 
 def synthetic_corpus_dir(cfg: ASRConfig, *, progress: bool = False) -> Path:
     """The synthetic corpus folder for ``cfg``: ``corpus_dir`` if given, else built once into the cache."""
-    from regen_core.speech.corpus import CorpusError, build_corpus
+    from regen_speech.corpus import CorpusError, build_corpus
 
     if cfg.corpus_dir:
         return Path(cfg.corpus_dir)
@@ -67,7 +67,7 @@ def load_paired(cfg: ASRConfig, *, progress: bool = False) -> Any:
 
     # 1. Read the corpus.
     if cfg.corpus == "synthetic":
-        from regen_core.speech.corpus import load_corpus, split_by_speaker
+        from regen_speech.corpus import load_corpus, split_by_speaker
 
         folder = synthetic_corpus_dir(cfg, progress=progress)
         ds = load_corpus(folder, sample_rate=cfg.sample_rate)
@@ -75,13 +75,13 @@ def load_paired(cfg: ASRConfig, *, progress: bool = False) -> Any:
                                  hold_out_speakers=True, test_speakers=tuple(cfg.test_speakers) or None)
         text_column = "normalized"
     elif cfg.corpus == "fsdd":
-        from regen_core.speech.fsdd import load_fsdd
+        from regen_speech.fsdd import load_fsdd
 
         parts = load_fsdd(cfg.corpus_dir or None, sample_rate=cfg.sample_rate)
         text_column = "normalized"
     elif cfg.corpus == "ljspeech":
         from regen_core.data import split
-        from regen_core.speech.ljspeech import load_ljspeech
+        from regen_speech.ljspeech import load_ljspeech
 
         if not cfg.corpus_dir:
             raise DataError("pairing.corpus=ljspeech needs pairing.corpus_dir=<folder with metadata.csv and wavs/>")
@@ -106,7 +106,7 @@ def load_paired(cfg: ASRConfig, *, progress: bool = False) -> Any:
 
 def text_corpus(cfg: ASRConfig, data: Any) -> list[str]:
     """Normalised sentences for the P2G: text only, never a valid/test transcript (deterministic)."""
-    from regen_core.speech.sentences import load_sentences
+    from regen_speech.sentences import load_sentences
 
     held_out = set(data["valid"]["text"]) | set(data["test"]["text"])
     train_texts = list(data["train"]["text"])

@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from regen_core.checkpoint import write_json_atomic
     from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import load_run, load_run_config
-    from regen_core.speech.audio import save_wav
+    from regen_speech.audio import save_wav
 
     from .evaluate import asr_report, summary_lines
     from .pairing import ASRPairing

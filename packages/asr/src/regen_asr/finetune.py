@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from regen_core.checkpoint import write_json_atomic
     from regen_core.cli import USER_ERRORS
-    from regen_core.speech.ljspeech import SpeechDataError
+    from regen_speech.ljspeech import SpeechDataError
 
     torch.set_num_threads(max(1, args.threads))
     try:

@@ -158,7 +158,7 @@ class ASRPairing:
 
     def parse_x(self, text: str) -> np.ndarray:
         """``regen sample --x FILE.wav``: read, down-mix and resample an audio file."""
-        from regen_core.speech.audio import load_audio
+        from regen_speech.audio import load_audio
 
         if not Path(text).exists():
             raise DataError(f"--x must be an audio file for the asr pairing; {text!r} does not exist")
@@ -171,7 +171,7 @@ class ASRPairing:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from regen_core.speech.audio import save_wav
+        from regen_speech.audio import save_wav
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -132,12 +132,12 @@ class CTCRecogniser(nn.Module):
     # -- inference -------------------------------------------------------------------------
 
     def _check(self, audio: Any) -> np.ndarray:
-        from regen_core.speech.audio import check_audio
+        from regen_speech.audio import check_audio
 
         x = np.asarray(audio, dtype=np.float32)
         if x.ndim != 1:
             raise ValueError(f"audio must be mono samples (T,) at {self.feats.sample_rate} Hz, got shape {x.shape}; "
-                             f"use regen_core.speech.audio.load_audio to read, down-mix and resample a file")
+                             f"use regen_speech.audio.load_audio to read, down-mix and resample a file")
         check_audio(x)
         return x
 

@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from regen_core.cli import USER_ERRORS
     from regen_core.pipeline import load_run
-    from regen_core.speech.audio import AudioError, load_audio
+    from regen_speech.audio import AudioError, load_audio
 
     torch.set_num_threads(max(1, args.threads))
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from regen_core.speech.sentences import number_to_words  # one English number speller for every domain
+from regen_speech.sentences import number_to_words  # one English number speller for every domain
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 SPECIALS = (PAD, BOS, EOS)

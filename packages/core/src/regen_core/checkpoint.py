@@ -1,9 +1,23 @@
 """Checkpoints and model folders, written atomically, read without pickle.
 
-A model folder (the Hugging Face convention) holds ``config.json`` + ``model.safetensors``
-and a ``manifest.json`` with the SHA-256 and size of every file. A training checkpoint adds
-``optimizer.safetensors`` (+ its non-tensor parts in ``trainer_state.json``, with the
-scheduler and RNG states) and optionally ``ema.safetensors``.
+A *model folder* (the Hugging Face convention, :func:`save_pretrained`) holds::
+
+    config.json          the resolved config, plus a "training" record (steps, seconds, parameters, ...)
+    model.safetensors    the weights (the EMA weights when the stage trains with EMA)
+    manifest.json        SHA-256 and size of every other file
+
+A *training checkpoint* ``<run>/checkpoints/step_XXXXXXXX/`` (:func:`save_training_state`) holds::
+
+    model.safetensors    the raw (non-EMA) weights
+    ema.safetensors      the EMA weights (only with ema_decay > 0)
+    state.safetensors    every tensor of the optimizer, scheduler and RNG states, flattened
+    trainer_state.json   step, seconds, cpu_seconds, best_value and the "skeleton" that puts the
+                         tensors of state.safetensors back into the nested optimizer/scheduler/RNG states
+    config.json          the resolved config with the stage's "train" section
+    manifest.json        as above
+
+``<run>/checkpoints/latest.json`` names the newest complete checkpoint; the trainer keeps the
+last ``keep_last`` of them, and writes ``<run>/best/`` and ``<run>/final/`` as model folders.
 
 Every folder is written under a temporary name and renamed into place, then the
 ``latest.json`` pointer is replaced atomically, so a crash or SIGKILL at any moment leaves
@@ -242,6 +256,63 @@ def load_pretrained_weights(folder: str | Path, model: torch.nn.Module) -> torch
     verify(folder)
     load_weights(model, Path(folder) / "model.safetensors")
     return model
+
+
+# -- training checkpoints ----------------------------------------------------------------------
+
+
+def save_training_state(
+    root: Path,
+    step: int,
+    model: torch.nn.Module,
+    ema: torch.nn.Module | None,
+    state: dict[str, Any],
+    record: dict[str, Any],
+    config: dict[str, Any],
+    keep_last: int,
+) -> Path:
+    """Write ``root/step_<step>/`` (see the module docstring), point ``latest.json`` at it, prune old ones.
+
+    ``state`` holds the optimizer, scheduler and RNG states (tensors and plain values); ``record``
+    the trainer's counters (step, seconds, cpu_seconds, best_value), stored in trainer_state.json.
+    """
+    tensors, skeleton = split_state(state)
+    w = FolderWriter(root / f"step_{step:08d}")
+    try:
+        save_weights(model, w.path("model.safetensors"))
+        if ema is not None:
+            save_weights(ema, w.path("ema.safetensors"))
+        save_file(tensors, str(w.path("state.safetensors")))
+        with open(w.path("trainer_state.json"), "w") as f:
+            json.dump({**record, "skeleton": skeleton}, f)
+        with open(w.path("config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        folder = w.commit()
+    except BaseException:
+        w.abort()
+        raise
+    set_latest(root, folder, step)
+    kept = sorted(p for p in root.glob("step_*") if p.is_dir())
+    for old in kept[: max(0, len(kept) - max(1, keep_last))]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load_training_state(
+    folder: Path, model: torch.nn.Module, ema: torch.nn.Module | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify ``folder``, load its weights into ``model`` (and ``ema``); return ``(state, record)``.
+
+    ``state`` is the nested optimizer/scheduler/RNG state given to :func:`save_training_state`,
+    ``record`` the trainer's counters.
+    """
+    verify(folder)
+    load_weights(model, folder / "model.safetensors")
+    record = read_json(folder / "trainer_state.json", "trainer state")
+    state = join_state(load_tensors(folder / "state.safetensors"), record.pop("skeleton"))
+    if ema is not None:
+        load_weights(ema, folder / "ema.safetensors")
+    return state, record
 
 
 def latest(root: str | Path) -> Path | None:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from . import registry
 from .cli_common import USER_ERRORS, add_run_arg
 from .config import to_dict
-from .contract import STAGES
+from .contract import STAGES, ParsesX, Visualises
 from .data import DataError
 from .pipeline import PipelineError, load_run, load_run_config, train_stage
 
@@ -93,8 +93,7 @@ def _jsonable(v: Any) -> Any:
 def cmd_sample(args: argparse.Namespace) -> int:
     pairing, models = load_run(args.run)
     if args.x is not None:
-        parse = getattr(pairing, "parse_x", None)
-        x = parse(args.x) if parse is not None else args.x
+        x = pairing.parse_x(args.x) if isinstance(pairing, ParsesX) else args.x
         reference = None
     else:
         test = pairing.load_data()[args.split]
@@ -111,10 +110,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if "direct" not in models:
             raise PipelineError(f"{args.run} has no trained direct baseline")
         y_prime, y = None, models["direct"].sample(x, seed=args.seed, temperature=args.temperature)
-    visualise = getattr(pairing, "visualise", None)
-    if visualise is None:
+    if not isinstance(pairing, Visualises):
         raise PipelineError(f"pairing {pairing.name!r} offers no visualise(); use its own sampling entry point")
-    files = visualise(out, f"{args.side}_seed{args.seed}", x=x, y_prime=y_prime, prediction=y, reference=reference)
+    files = pairing.visualise(out, f"{args.side}_seed{args.seed}", x=x, y_prime=y_prime, prediction=y, reference=reference)
     for f in files:
         print(f)
     return 0

@@ -44,7 +44,7 @@ class TrainConfig:
     valid_batches: int = 0  # cap on validation batches; 0 = the whole validation set
     save_every: int = 0  # checkpoint every N steps (and at the end); 0 = only at the end
     keep_last: int = 2  # keep the last K step checkpoints (best/ and final/ are kept apart)
-    best_metric: str = "valid_loss"  # validation stat used to keep best/ (lower is better)
+    best_metric: str = "valid_loss"  # validation stat used to keep best/ (lower is better unless train() gets a higher_is_better Metric)
     log_every: int = 10  # JSONL / TensorBoard logging interval in steps
     device: str = "auto"  # "auto" (cuda > mps > cpu), "cpu", "cuda", "cuda:1", "mps"
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 elsewhere), "fp32", "bf16"

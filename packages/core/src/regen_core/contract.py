@@ -16,6 +16,7 @@ not inherit half-implemented ones. The shared trainer only ever calls
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # imported lazily: `import regen_core` must stay cheap
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # imported lazily: `import regen_core` must stay cheap
 
 #: The four trainable stages, in the order a full run trains them.
 Stage = Literal["extract", "generate", "regenerate", "direct"]
-STAGES: tuple[str, ...] = ("extract", "generate", "regenerate", "direct")
+STAGES: tuple[Stage, ...] = ("extract", "generate", "regenerate", "direct")
 
 
 @dataclass(frozen=True)
@@ -108,16 +109,17 @@ class Pairing(Protocol):
         """Splits "train", "valid", "test" (deterministic), with columns x.name and y.name."""
         ...
 
-    def build(self, stage: str, extractor: Extractor | None = None) -> Any:
-        """A fresh model for ``stage``.
+    def build(self, stage: Stage, extractor: Extractor | None = None) -> Model:
+        """A fresh model for ``stage`` (a ``torch.nn.Module``).
 
-        ``build("extract")`` returns the extractor (learned or explicit). The other stages
-        receive the (trained, frozen) extractor, because a regenerator may be its decoder and
-        Y' shapes may depend on it.
+        ``build("extract")`` returns the extractor (learned or explicit): a module that is also
+        an :class:`Extractor`. The other stages receive the (trained, frozen) extractor, because
+        a regenerator may be its decoder and Y' shapes may depend on it, and return a
+        :class:`Model` with ``sample``.
         """
         ...
 
-    def stage_data(self, stage: str, data: "datasets.DatasetDict", extractor: Extractor | None) -> StageData:
+    def stage_data(self, stage: Stage, data: "datasets.DatasetDict", extractor: Extractor | None) -> StageData:
         """Training data for ``stage``: Y for extract/regenerate, (X, Y') for generate, (X, Y) for direct."""
         ...
 
@@ -126,26 +128,87 @@ class Pairing(Protocol):
         ...
 
 
-class SetMetrics(Protocol):
-    """Optional: metrics of a whole set of outputs (FID, precision/recall), computed once per seed.
+# -- optional hooks ------------------------------------------------------------------------
+# The shared code checks these with isinstance (they are runtime-checkable); a pairing or model
+# that lacks one simply goes without the feature.
 
-    A pairing offering them has ``set_metrics_spec: tuple[Metric, ...]`` and this method.
+
+@runtime_checkable
+class SetMetrics(Protocol):
+    """Optional (pairing): metrics of a whole set of outputs (FID, corpus-level WER), once per seed.
+
+    Called by the evaluation after the per-example metrics; its values replace per-example means
+    of the same name. Declare their directions with :class:`SetMetricsSpec`.
     """
 
     def set_metrics(self, predictions: list[Any], references: list[Any], xs: list[Any]) -> dict[str, float]: ...
 
 
+@runtime_checkable
+class SetMetricsSpec(Protocol):
+    """Optional (pairing): the metrics :meth:`SetMetrics.set_metrics` adds beyond ``metrics_spec``.
+
+    Without it, a set metric whose name is not in ``metrics_spec`` is reported as
+    "no direction declared".
+    """
+
+    set_metrics_spec: tuple[Metric, ...]
+
+
+@runtime_checkable
 class TimedOutput(Protocol):
-    """Optional: a pairing whose Y has a duration (speech, music) offers ``output_seconds(y)``;
+    """Optional (pairing): a Y with a duration (speech, music) offers ``output_seconds(y)``;
     the evaluation then reports ``real_time_factor`` = sampling wall seconds / output seconds."""
 
     def output_seconds(self, prediction: Any) -> float: ...
 
 
-class Visualiser(Protocol):
-    """Optional per-domain drawer: a pairing may offer ``visualise(...)`` with this signature."""
+@runtime_checkable
+class ParsesX(Protocol):
+    """Optional (pairing): ``regen sample --x TEXT`` turns the command-line string into one X
+    (a sentence, a path to a WAV file, a class label) with ``parse_x``; without it X is the string."""
 
-    def __call__(self, path: str, *, x: Any, y_prime: Any, prediction: Any, reference: Any, title: str) -> None: ...
+    def parse_x(self, text: str) -> Any: ...
+
+
+class Visualiser(Protocol):
+    """The drawer a pairing offers as ``visualise`` (see :class:`Visualises`).
+
+    Writes one example's files (a figure, a WAV, a MIDI or video file) into ``folder`` (created
+    when missing), named after ``name``, and returns their paths. ``y_prime`` is None for the
+    direct baseline; ``reference`` is None when sampling from a command-line X.
+    """
+
+    def __call__(self, folder: str | Path, name: str, *, x: Any, y_prime: Any, prediction: Any,
+                 reference: Any) -> list[Path]: ...
+
+
+@runtime_checkable
+class Visualises(Protocol):
+    """Optional (pairing): ``visualise`` with the :class:`Visualiser` signature, used by the
+    evaluation (``eval.n_visualise`` examples per side) and by ``regen sample``."""
+
+    def visualise(self, folder: str | Path, name: str, *, x: Any, y_prime: Any, prediction: Any,
+                  reference: Any) -> list[Path]: ...
+
+
+@runtime_checkable
+class Stochastic(Protocol):
+    """Optional (model): ``stochastic = False`` declares that ``sample`` ignores ``seed`` (greedy
+    decoding, an explicit vocoder). Models that do not declare it are taken as stochastic: the
+    contract suite then checks that two seeds give two outputs."""
+
+    stochastic: bool
+
+
+@runtime_checkable
+class BatchSampler(Protocol):
+    """Optional (model): draw a batch at once, ``sample_batch(conditions, seed=, temperature=)``
+    -> a batched tensor (``sample`` then draws one). The image domain's samplers and benchmarks
+    use it where one-by-one sampling would be too slow; the core evaluation samples one by one."""
+
+    def sample_batch(self, conditions: "torch.Tensor", *, seed: int | None = None,
+                     temperature: float = 1.0) -> "torch.Tensor": ...
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from .contract import Metric, regenerate_pipeline
+from .contract import Metric, SetMetrics, SetMetricsSpec, TimedOutput, Visualises, regenerate_pipeline
 from .data import take
 from .pipeline import final_dir, training_record
 
@@ -93,19 +93,16 @@ def evaluate(
             xs = [ex[pairing.x.name] for ex in examples]
             rows = [pairing.metrics(p, r, x) for p, r, x in zip(preds, refs, xs)]
             summary = _mean_metrics(rows)
-            set_metrics = getattr(pairing, "set_metrics", None)
-            if set_metrics is not None:
-                summary.update(set_metrics(preds, refs, xs))
+            if isinstance(pairing, SetMetrics):
+                summary.update(pairing.set_metrics(preds, refs, xs))
             summary["seconds_per_sample"] = float(np.mean(secs))
-            output_seconds = getattr(pairing, "output_seconds", None)  # optional: outputs with a duration (speech)
-            if output_seconds is not None:
-                summary["real_time_factor"] = float(sum(secs) / max(sum(output_seconds(p) for p in preds), 1e-9))
+            if isinstance(pairing, TimedOutput):  # outputs with a duration (speech)
+                summary["real_time_factor"] = float(sum(secs) / max(sum(pairing.output_seconds(p) for p in preds), 1e-9))
             per_seed[side].append(summary)
-            visualise = getattr(pairing, "visualise", None)
-            if visualise is not None and seed == eval_cfg.seeds[0]:
+            if isinstance(pairing, Visualises) and seed == eval_cfg.seeds[0]:
                 for i in range(min(eval_cfg.n_visualise, len(examples))):
-                    visualise(out / "examples" / side, f"example{i:02d}", x=xs[i], y_prime=y_primes[i],
-                              prediction=preds[i], reference=refs[i])
+                    pairing.visualise(out / "examples" / side, f"example{i:02d}", x=xs[i], y_prime=y_primes[i],
+                                      prediction=preds[i], reference=refs[i])
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -117,7 +114,8 @@ def evaluate(
 
 
 def build_report(pairing: Any, per_seed: dict[str, list[dict[str, float]]], eval_cfg: Any, budgets: dict) -> dict:
-    specs: list[Metric] = list(pairing.metrics_spec) + list(getattr(pairing, "set_metrics_spec", ())) + [
+    set_specs = pairing.set_metrics_spec if isinstance(pairing, SetMetricsSpec) else ()
+    specs: list[Metric] = list(pairing.metrics_spec) + list(set_specs) + [
         Metric("seconds_per_sample", False, "wall seconds to sample one Y on this machine")
     ]
     if any("real_time_factor" in r for rows in per_seed.values() for r in rows):

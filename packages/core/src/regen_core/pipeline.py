@@ -18,7 +18,7 @@ import torch
 from . import checkpoint as ckpt
 from . import registry
 from .config import ConfigError, build_config, from_dict, run_config_class, to_dict
-from .contract import STAGES, is_explicit
+from .contract import STAGES, Stage, is_explicit
 from .trainer import TrainResult, count_parameters, train
 
 FORMAT = 1  # version of the model-folder layout written by regen
@@ -67,15 +67,15 @@ def load_run_config(pairing_cls: type, config: str | Path | None = None, overrid
     return build_config(run_config_class(pairing_cls.config_class), files=files, overrides=list(overrides))
 
 
-def saved_config(pairing: Any, stage: str) -> dict[str, Any]:
+def saved_config(pairing: Any, stage: Stage) -> dict[str, Any]:
     return {"regen": {"pairing": pairing.name, "stage": stage, "format": FORMAT}, "pairing": to_dict(pairing.config)}
 
 
-def stage_dir(out: str | Path, stage: str) -> Path:
+def stage_dir(out: str | Path, stage: Stage) -> Path:
     return Path(out) / stage
 
 
-def final_dir(out: str | Path, stage: str) -> Path:
+def final_dir(out: str | Path, stage: Stage) -> Path:
     return Path(out) / stage / "final"
 
 
@@ -96,7 +96,7 @@ def load_extractor(pairing: Any, out: str | Path | None) -> Any:
 
 @dataclass
 class StageRecord:
-    stage: str  # extract / generate / regenerate / direct
+    stage: Stage  # extract / generate / regenerate / direct
     parameters: int  # trainable parameters of the model
     steps: int  # optimizer steps
     seconds: float  # training wall time
@@ -107,7 +107,7 @@ class StageRecord:
 
 def train_stage(
     pairing: Any,
-    stage: str,
+    stage: Stage,
     run_cfg: Any,
     out: str | Path,
     *,

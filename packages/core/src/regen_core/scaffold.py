@@ -26,7 +26,7 @@ from string import Template
 TEMPLATE_ROOT = ("templates", "pairing")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 #: Names a new pairing cannot take: the package regen_<name> would shadow one of regen's own.
-RESERVED = frozenset({"core", "testing"})
+RESERVED = frozenset({"core", "speech", "testing"})
 
 
 class ScaffoldError(ValueError):

@@ -13,12 +13,28 @@ deterministic; each trainable stage runs forward/backward and a 2-step CPU train
 model folder reloads to the same weights; sampling is seeded (same seed, same output; two
 seeds differ where the model is stochastic); the full pipeline returns Y' and Y and the
 metrics judge Y; every shipped preset loads and dry-runs.
+
+This module is also regen's pytest plugin (the ``pytest11`` entry point ``regen`` of regen-core,
+so it is active in any pytest run where regen-core is installed: ``pytest packages/tts/tests``
+alone as well as ``make test``). For the whole test session it
+
+- points ``REGEN_CACHE`` at a fresh temporary folder, removed at the end, so tests build their
+  corpora and caches from scratch and never read or write the user's cache. ``REGEN_CACHE``
+  itself is deliberately ignored (it names the user's working cache); to keep a test cache
+  across runs (faster re-runs), set ``REGEN_TEST_CACHE=DIR``, which is then used as is;
+- runs torch on one thread (toy-sized tensors: more threads only add overhead, and they thrash
+  on a shared 2-core machine) and silences the ``datasets`` progress bars;
+- registers the ``slow`` marker for long integration tests (train + evaluate a pairing, a CLI
+  run end to end): ``pytest -m "not slow"`` runs the fast ones, a plain run runs everything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -27,7 +43,7 @@ import torch
 
 from . import registry
 from .config import TrainConfig
-from .contract import STAGES, Metric, Spec, is_explicit, regenerate_pipeline
+from .contract import STAGES, Metric, Model, Spec, Stage, Stochastic, is_explicit, regenerate_pipeline
 from .pipeline import load_model, load_run_config, presets, train_stage
 
 
@@ -134,7 +150,7 @@ class PairingContractTests:
     # -- every trainable stage ----------------------------------------------------------------
 
     @pytest.mark.parametrize("stage", STAGES)
-    def test_forward_backward(self, stage: str, pairing: Any, data: Any, extractor: Any) -> None:
+    def test_forward_backward(self, stage: Stage, pairing: Any, data: Any, extractor: Any) -> None:
         torch.manual_seed(0)
         model = pairing.build(stage) if stage == "extract" else pairing.build(stage, extractor)
         if not _trainable(model):
@@ -151,7 +167,7 @@ class PairingContractTests:
         assert any(g is not None and g.abs().sum() > 0 for g in grads), f"{stage}: no parameter got a gradient"
 
     @pytest.mark.parametrize("stage", STAGES)
-    def test_two_step_training_and_reload(self, stage: str, pairing: Any, run_cfg: Any, data: Any, tmp_path_factory) -> None:
+    def test_two_step_training_and_reload(self, stage: Stage, pairing: Any, run_cfg: Any, data: Any, tmp_path_factory) -> None:
         out = tmp_path_factory.mktemp(f"run-{stage}")
         tiny = TrainConfig(max_steps=2, batch_size=2, progress=False, tensorboard=False, device="cpu", log_every=1)
         cfg = dataclasses.replace(run_cfg, train=dataclasses.replace(run_cfg.train, **{s: tiny for s in STAGES}))
@@ -178,7 +194,7 @@ class PairingContractTests:
         a = model.sample(condition, seed=0)
         b = model.sample(condition, seed=0)
         assert same(a, b), f"{what}.sample with the same seed gave different outputs"
-        if getattr(model, "stochastic", True):
+        if not isinstance(model, Stochastic) or model.stochastic:
             c = model.sample(condition, seed=1)
             assert not same(a, c), f"{what}.sample gave the same output for seeds 0 and 1 (set stochastic=False if deterministic)"
         return a
@@ -217,7 +233,45 @@ class PairingContractTests:
             extractor = pairing.build("extract")
             for stage in ("generate", "regenerate", "direct"):
                 model = pairing.build(stage, extractor)
-                assert hasattr(model, "sample"), f"preset {name}: {stage} model has no sample()"
+                assert isinstance(model, Model), f"preset {name}: {stage} model lacks forward() or sample() (contract.Model)"
             for stage in STAGES:
                 tc = getattr(cfg.train, stage)
                 assert tc.max_steps >= 0 and tc.batch_size > 0, f"preset {name}: bad train.{stage}"
+
+
+# -- the pytest plugin (entry point pytest11: regen = regen_core.testing) ------------------------
+
+_SAVED_ENV: dict[str, str | None] = {}
+_SESSION_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: a long integration test (trains and evaluates, or runs a CLI end to end); "
+        "deselect with -m 'not slow'"
+    )
+    explicit = os.environ.get("REGEN_TEST_CACHE")
+    if explicit:
+        cache = explicit
+    else:
+        cache = tempfile.mkdtemp(prefix="regen-test-cache-")
+        _SESSION_CACHE.append(cache)
+    for key, value in (("REGEN_CACHE", cache), ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")):
+        _SAVED_ENV[key] = os.environ.get(key)
+        os.environ[key] = value
+    torch.set_num_threads(1)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"regen: REGEN_CACHE={os.environ.get('REGEN_CACHE')} (set REGEN_TEST_CACHE to keep one), torch threads=1"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for key, value in _SAVED_ENV.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _SAVED_ENV.clear()
+    while _SESSION_CACHE:
+        shutil.rmtree(_SESSION_CACHE.pop(), ignore_errors=True)

@@ -3,7 +3,7 @@
 The face is ``--reference face.png`` (a frontal neutral grey face; it is fitted, and a picture the
 face model cannot explain is refused with a clear error) or a synthetic face drawn with
 ``--identity-seed``. Audio at another rate is resampled (soxr) and the conversion is printed;
-empty, silent and corrupt files are refused with regen_core.speech's typed errors. ``--side
+empty, silent and corrupt files are refused with regen_speech's typed errors. ``--side
 direct`` uses the direct baseline; ``--png`` also writes a strip of frames. The MP4 carries the
 speech (AAC); if muxing fails the WAV is written beside it and the note says so.
 """
@@ -25,7 +25,7 @@ class AnimateError(RuntimeError):
 
 def load_condition(pairing: Any, wav: str, png: str | None, identity_seed: int = 0, verbose: bool = True) -> tuple[dict, list[str]]:
     """X from a speech file and an optional face picture; the list says what was converted."""
-    from regen_core.speech.audio import load_audio
+    from regen_speech.audio import load_audio
 
     cfg = pairing.config
     loaded = load_audio(wav, cfg.sample_rate, verbose=verbose)
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     from regen_core.checkpoint import CheckpointError
     from regen_core.pipeline import PipelineError, load_run
-    from regen_core.speech.audio import AudioError
+    from regen_speech.audio import AudioError
 
     from .extract import NoFaceError
     from .video import strip_png, write_gif, write_mp4
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
         write_gif(out, frames, cfg.fps)
-        from regen_core.speech.audio import save_wav
+        from regen_speech.audio import save_wav
 
         save_wav(out.with_suffix(".wav"), x["audio"], cfg.sample_rate)
         note = f"GIF has no sound: speech in {out.with_suffix('.wav').name}"

@@ -12,7 +12,7 @@ from .face import FaceGeometry
 class TalkingHeadConfig:
     """Every setting of the talking-head pairing: corpus, face model, fitter, features, model sizes."""
 
-    # -- speech corpus (regen_core.speech: espeak-ng audio + per-phoneme timings) -----------------------
+    # -- speech corpus (regen_speech: espeak-ng audio + per-phoneme timings) -----------------------
     corpus_n: int = 200  # utterances of the synthetic corpus
     corpus_speakers: tuple[str, ...] = ("en-us+m3", "en-gb+f2", "en-gb-scotland+m1", "en-029+f4")  # voices
     corpus_seed: int = 0  # seed of the speech corpus (sentences, speaker assignment)

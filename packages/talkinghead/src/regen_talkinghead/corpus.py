@@ -1,6 +1,6 @@
 """``python -m regen_talkinghead.corpus [--config tiny] [--preview DIR] [key=value ...]``: build the synthetic corpus.
 
-Synthesises the espeak-ng speech corpus (``regen_core.speech``), renders every utterance's face
+Synthesises the espeak-ng speech corpus (``regen_speech``), renders every utterance's face
 video from its phoneme timings (visemes) and its random head motion, blinks and brows, and saves
 it under ``$REGEN_CACHE/talkinghead/<key>`` (``datasets.save_to_disk``); later runs reuse it.
 ``--preview DIR`` writes MP4s (with the speech) and PNG strips of the first utterances.

@@ -1,7 +1,7 @@
 """The synthetic talking-face corpus: espeak-ng speech + rendered face videos + their true coefficients.
 
 **Synthetic, documented as such.** There is no real talking-face video here. Each utterance of the
-shared espeak-ng speech corpus (:mod:`regen_core.speech.corpus`, audio + per-phoneme timings) gets
+shared espeak-ng speech corpus (:mod:`regen_speech.corpus`, audio + per-phoneme timings) gets
 a face of its own (a random identity of the parametric model of :mod:`.face`), mouth movements
 from its phoneme timings (visemes + coarticulation, :mod:`.motion`), and head motion, blinks and
 brow movement that the speech does not determine; the frames are rendered by the model's
@@ -46,7 +46,7 @@ def corpus_key(cfg: TalkingHeadConfig) -> str:
 
 def speech_folder(cfg: TalkingHeadConfig) -> Path:
     """The espeak-ng speech corpus (built once under the cache)."""
-    from regen_core.speech.corpus import CorpusConfig, build_corpus
+    from regen_speech.corpus import CorpusConfig, build_corpus
 
     ccfg = CorpusConfig(n=cfg.corpus_n, seed=cfg.corpus_seed, speakers=tuple(cfg.corpus_speakers),
                         sentences=cfg.corpus_sentences, min_words=cfg.corpus_min_words, max_words=cfg.corpus_max_words,
@@ -98,7 +98,7 @@ def build(cfg: TalkingHeadConfig, folder: Path) -> None:
     """Render the corpus of ``cfg`` into ``folder`` (atomically: built beside it, then renamed)."""
     import datasets
 
-    from regen_core.speech.corpus import load_corpus
+    from regen_speech.corpus import load_corpus
 
     from .face import FaceModel
     from .motion import face_track

@@ -40,8 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from regen_core.contract import regenerate_pipeline
     from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import load_run, load_run_config
-    from regen_core.speech.audio import save_wav
-    from regen_core.speech.espeak import synthesize
+    from regen_speech.audio import save_wav
+    from regen_speech.espeak import synthesize
 
     from .animate import animate, load_condition
     from .bench import train_run

@@ -90,7 +90,7 @@ def audio_tensor(x: Any) -> np.ndarray:
     audio = x["audio"] if isinstance(x, dict) else x
     a = np.array(audio, dtype=np.float32).reshape(-1)  # a writable copy (datasets hands out read-only views)
     if a.size == 0:
-        from regen_core.speech.audio import EmptyAudioError
+        from regen_speech.audio import EmptyAudioError
 
         raise EmptyAudioError(None, "the condition's audio has no samples")
     return a

@@ -39,7 +39,7 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int, *, audio: n
     """
     import imageio_ffmpeg
 
-    from regen_core.speech.audio import save_wav
+    from regen_speech.audio import save_wav
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,8 @@ def write_ljspeech(folder: Path, n: int, voice: str, seed: int) -> list[str]:
     """``n`` espeak-ng utterances as an LJSpeech-format folder (22050 Hz); returns the spoken texts."""
     import soundfile as sf
 
-    from regen_core.speech import espeak
-    from regen_core.speech.sentences import load_sentences, normalize_text, select_sentences
+    from regen_speech import espeak
+    from regen_speech.sentences import load_sentences, normalize_text, select_sentences
 
     (folder / "wavs").mkdir(parents=True, exist_ok=True)
     lines, texts = [], []
@@ -47,8 +47,8 @@ def boundary_errors(run: Path, voice: str) -> dict:
     import torch
 
     from regen_core.pipeline import load_model
-    from regen_core.speech import espeak
-    from regen_core.speech.sentences import normalize_text
+    from regen_speech import espeak
+    from regen_speech.sentences import normalize_text
 
     from .align import monotonic_alignment_search
     from .extract import durations_from_timings

@@ -7,7 +7,7 @@ Every source becomes a ``DatasetDict`` (train / valid / test) with the columns
 - ``speaker``, ``id``; ``phonemes`` (vocabulary symbols) and ``phoneme_starts`` (seconds) when
   the source has timings (the corpus), else empty lists.
 
-Loading is :mod:`regen_core.speech` (soundfile, soxr resampling that is reported, typed
+Loading is :mod:`regen_speech` (soundfile, soxr resampling that is reported, typed
 errors); this module only chooses the source, the speaker list and the split.
 """
 
@@ -51,7 +51,7 @@ def uses_timings(cfg: TTSConfig) -> bool:
 def speakers(cfg: TTSConfig) -> list[str]:
     """The speaker list (embedding index = position); a function of the config alone."""
     if cfg.source == "corpus":
-        from regen_core.speech.espeak import resolve_voice
+        from regen_speech.espeak import resolve_voice
 
         return [resolve_voice(v) for v in cfg.corpus_speakers]
     if cfg.source == "fsdd":
@@ -76,9 +76,9 @@ def load_audio_folder(folder: str | Path, sample_rate: int, limit: int | None = 
     ``id`` is the path relative to the folder, ``text`` / ``normalized`` are empty, ``speaker`` is
     the sub-folder name (the folder's own name for files at its top). Decoding, down-mixing,
     resampling and the typed errors for empty, silent, NaN or corrupt files are
-    :func:`regen_core.speech.audio.load_audio`'s; the Arrow cache is keyed by the files.
+    :func:`regen_speech.audio.load_audio`'s; the Arrow cache is keyed by the files.
     """
-    from regen_core.speech.ljspeech import base_features, build_dataset, content_key
+    from regen_speech.ljspeech import base_features, build_dataset, content_key
 
     root = Path(folder)
     files = audio_files(root)[:limit]
@@ -90,7 +90,7 @@ def load_audio_folder(folder: str | Path, sample_rate: int, limit: int | None = 
 
 def corpus_folder(cfg: TTSConfig) -> Path:
     """The corpus folder: ``corpus_dir``, or one built once under the cache, keyed by its options."""
-    from regen_core.speech.corpus import CorpusConfig, build_corpus
+    from regen_speech.corpus import CorpusConfig, build_corpus
 
     if cfg.corpus_dir:
         folder = Path(cfg.corpus_dir)
@@ -134,7 +134,7 @@ def conversions(source: str, paths: list[Path], target_rate: int) -> list[str]:
     """
     from collections import Counter
 
-    from regen_core.speech.audio import audio_info
+    from regen_speech.audio import audio_info
 
     rates: Counter = Counter()
     channels: Counter = Counter()
@@ -171,7 +171,7 @@ def load_splits(cfg: TTSConfig) -> Any:
     check_source(cfg)
     limit = cfg.max_utterances or None
     if cfg.source == "corpus":
-        from regen_core.speech.corpus import load_corpus, read_corpus_info
+        from regen_speech.corpus import load_corpus, read_corpus_info
 
         folder = corpus_folder(cfg)
         info = read_corpus_info(folder)
@@ -186,11 +186,11 @@ def load_splits(cfg: TTSConfig) -> Any:
         ds = _with_columns(ds, cfg, timings=True)
         return split(ds, valid=cfg.valid_fraction, test=cfg.test_fraction, seed=cfg.split_seed)
     if cfg.source == "ljspeech":
-        from regen_core.speech.ljspeech import load_ljspeech
+        from regen_speech.ljspeech import load_ljspeech
 
         if not cfg.ljspeech_dir:
             raise DataError("pairing.source='ljspeech' needs pairing.ljspeech_dir (a folder with metadata.csv and wavs/)")
-        from regen_core.speech.ljspeech import check_wavs, read_metadata
+        from regen_speech.ljspeech import check_wavs, read_metadata
 
         meta = read_metadata(cfg.ljspeech_dir)[:limit]
         report(conversions(f"LJSpeech folder {cfg.ljspeech_dir}", check_wavs(cfg.ljspeech_dir, [m[0] for m in meta]),
@@ -203,7 +203,7 @@ def load_splits(cfg: TTSConfig) -> Any:
         ds = load_audio_folder(cfg.audio_dir, cfg.sample_rate, limit)
         ds = _with_columns(ds, cfg, timings=False, speaker=LJSPEECH_SPEAKER)
         return split(ds, valid=cfg.valid_fraction, test=cfg.test_fraction, seed=cfg.split_seed)
-    from regen_core.speech.fsdd import fsdd_dir, fsdd_recordings, load_fsdd
+    from regen_speech.fsdd import fsdd_dir, fsdd_recordings, load_fsdd
 
     folder = cfg.fsdd_dir or None  # default: <shared data>/fsdd
     report(conversions(f"FSDD {fsdd_dir(folder)}", [r[0] for r in fsdd_recordings(folder)], cfg.sample_rate))

@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_threads(args.threads)
     from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import load_run, load_run_config
-    from regen_core.speech.audio import save_wav
+    from regen_speech.audio import save_wav
 
     from .bench import train_run
     from .finetune import finetune_vocoder

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from regen_core.speech.audio import check_audio, resample
+from regen_speech.audio import check_audio, resample
 
 
 class ExtractError(ValueError):
@@ -32,7 +32,7 @@ def as_waveform(y: Any, what: str = "audio") -> np.ndarray:
         x = x.reshape(-1)
     if x.ndim != 1:
         raise ExtractError(f"{what}: expected mono samples (T,), got shape {tuple(x.shape)}; down-mix first "
-                           f"(regen_core.speech.audio.load_audio does it and says so)")
+                           f"(regen_speech.audio.load_audio does it and says so)")
     try:
         check_audio(x, allow_silent=True, warn_clipping=False)
     except ValueError as err:

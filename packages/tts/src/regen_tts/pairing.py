@@ -220,7 +220,7 @@ class TTSPairing:
     def visualise(self, folder: Any, name: str, *, x: Any, y_prime: Any, prediction: Any, reference: Any) -> list[Path]:
         """WAVs of the prediction (and reference) and a PNG of their log-mels (and the sampled Y')."""
         from .plots import mel_comparison
-        from regen_core.speech.audio import save_wav
+        from regen_speech.audio import save_wav
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,7 @@ def synthesize(pairing: Any, models: dict[str, Any], text: str, speaker: str | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from regen_core.speech.audio import save_wav
+    from regen_speech.audio import save_wav
 
     from .generate import ConditionError
     from .text import TextError

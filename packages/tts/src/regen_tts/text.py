@@ -1,6 +1,6 @@
 """The text front-end: normalisation, sentence splitting, phonemes and the phoneme vocabulary.
 
-Phonemes come from espeak-ng (through :mod:`regen_core.speech.espeak`), in the same IPA
+Phonemes come from espeak-ng (through :mod:`regen_speech.espeak`), in the same IPA
 inventory as the phoneme *events* the synthetic corpus records with its timings, so a model
 trained on corpus timings sees at inference exactly the symbols it was trained on:
 
@@ -27,7 +27,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Sequence
 
-PAUSE = "_"  # the pause symbol, as in regen_core.speech.espeak.PAUSE
+PAUSE = "_"  # the pause symbol, as in regen_speech.espeak.PAUSE
 STRESS = "ˈˌ"
 
 #: Every phoneme espeak-ng 1.51 reports for its English accents (measured over wordnet sentences in
@@ -86,7 +86,7 @@ class TextError(ValueError):
 
 
 def _say_money(m: re.Match) -> str:
-    from regen_core.speech.sentences import number_to_words
+    from regen_speech.sentences import number_to_words
 
     one, many, sub_one, sub_many = _MONEY_UNITS[m.group(1)]
     whole, cents = int(m.group(2).replace(",", "")), int(m.group(3))
@@ -99,7 +99,7 @@ def _say_money(m: re.Match) -> str:
 
 
 def _say_time(m: re.Match) -> str:
-    from regen_core.speech.sentences import number_to_words
+    from regen_speech.sentences import number_to_words
 
     hour, minute = int(m.group(1)), int(m.group(2))
     words = number_to_words(hour)
@@ -121,7 +121,7 @@ def normalize(text: str, *, unknown: str = "error") -> str:
     (``é`` -> ``e``); 5. any other character is an error naming it (``unknown="error"``) or
     dropped (``unknown="drop"``); 6. text with no letters left is an error.
     """
-    from regen_core.speech.sentences import normalize_text
+    from regen_speech.sentences import normalize_text
 
     if unknown not in ("error", "drop"):
         raise ValueError(f"unknown= must be 'error' or 'drop', got {unknown!r}")
@@ -205,7 +205,7 @@ def decompose(token: str, symbols: Sequence[str]) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def _espeak_clause(clause: str, accent: str) -> tuple[str, ...]:
-    from regen_core.speech import espeak
+    from regen_speech import espeak
 
     raw = espeak.phonemize(clause, accent, separator="|")
     tokens: list[str] = []

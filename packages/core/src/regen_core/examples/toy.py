@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..contract import Metric, Spec, StageData
+from ..contract import Metric, Spec, Stage, StageData
 from ..data import pad_collate
 
 
@@ -142,7 +142,7 @@ class ToyPairing:
         ds = datasets.Dataset.from_dict({"x": xs.tolist(), "y": ys})
         return split(ds, valid=0.1, test=0.1, seed=cfg.data_seed)
 
-    def build(self, stage: str, extractor: Any = None) -> nn.Module:
+    def build(self, stage: Stage, extractor: Any = None) -> nn.Module:
         cfg = self.config
         d, dp = cfg.length, cfg.length // cfg.factor
         if cfg.length % cfg.factor:
@@ -157,7 +157,7 @@ class ToyPairing:
             return ConditionalGaussian(cfg.n_classes, d, cfg.hidden, "y")
         raise ValueError(f"unknown stage {stage!r}")
 
-    def stage_data(self, stage: str, data: Any, extractor: Any) -> StageData:
+    def stage_data(self, stage: Stage, data: Any, extractor: Any) -> StageData:
         def rows(ds: Any) -> list[dict]:
             out = []
             for ex in ds:

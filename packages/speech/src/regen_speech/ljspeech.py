@@ -4,7 +4,7 @@ The format: ``<folder>/metadata.csv`` with lines ``id|text|normalized`` (UTF-8, 
 quoting; a line with only ``id|text`` uses the text as its normalised form) and the audio in
 ``<folder>/wavs/<id>.wav``.
 
-Every speech loader in :mod:`regen_core.speech` returns the same columns (see
+Every speech loader in :mod:`regen_speech` returns the same columns (see
 :data:`BASE_FEATURES`): ``id``, ``text``, ``normalized``, ``speaker``, ``audio`` (float32 samples,
 mono), ``sample_rate`` and ``duration`` (seconds); audio is decoded with soundfile, not the HF
 ``Audio`` feature. The dataset is written once to an Arrow cache keyed by the folder's contents
@@ -144,7 +144,7 @@ def build_dataset(
     import datasets
     import pyarrow as pa
 
-    from ..data import cache_dir
+    from regen_core.data import cache_dir
 
     folder = cache_dir() / "speech"
     key = hashlib.sha256(f"{key}|{features}|{batch_size}".encode()).hexdigest()[:32]  # a schema change re-reads

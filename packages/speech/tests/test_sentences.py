@@ -1,4 +1,4 @@
-"""regen_core.speech.sentences: real sentence sources, deterministic selection, normalisation."""
+"""regen_speech.sentences: real sentence sources, deterministic selection, normalisation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from regen_core.speech.sentences import (
+from regen_speech.sentences import (
     SentenceSourceError,
     file_sentences,
     kjv_sentences,

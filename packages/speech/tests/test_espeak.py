@@ -1,4 +1,4 @@
-"""regen_core.speech.espeak: audio plus monotonic IPA phoneme timings, deterministic, clear errors."""
+"""regen_speech.espeak: audio plus monotonic IPA phoneme timings, deterministic, clear errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from regen_core.speech import espeak
+from regen_speech import espeak
 
 pytestmark = pytest.mark.skipif(
     not espeak.available(), reason="libespeak-ng is not installed (Debian packages espeak-ng, libespeak-ng1)"
@@ -98,7 +98,7 @@ def test_missing_library_names_the_debian_package(monkeypatch):
 def test_in_process_mode_then_fresh_is_refused():
     # in a subprocess: fresh=False leaves this interpreter's library state dirty for good
     code = (
-        "from regen_core.speech import espeak as e\n"
+        "from regen_speech import espeak as e\n"
         "a = e.synthesize('one two three', 'en-us', fresh=False)\n"
         "assert a.phonemes and a.audio.size\n"
         "try:\n"

@@ -1,12 +1,12 @@
-"""regen_core.speech.fsdd: the Free Spoken Digit Dataset from the shared data folder."""
+"""regen_speech.fsdd: the Free Spoken Digit Dataset from the shared data folder."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from regen_core.speech.fsdd import DIGIT_WORDS, FsddNotFoundError, fsdd_dir, load_fsdd
-from regen_core.speech.ljspeech import SpeechDataError
+from regen_speech.fsdd import DIGIT_WORDS, FsddNotFoundError, fsdd_dir, load_fsdd
+from regen_speech.ljspeech import SpeechDataError
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,10 @@
 """A synthetic multi-speaker English speech corpus with exact phoneme timings, built with espeak-ng.
 
 Speakers are English accents x voice variants (``en-us+m3``, ``en-gb+f2``, ...). Sentences come
-from a real-text source (WordNet examples by default, see :mod:`regen_core.speech.sentences`).
+from a real-text source (WordNet examples by default, see :mod:`regen_speech.sentences`).
 Everything is a function of the seed: which sentences, which speaker says each one, and the
 audio itself (each utterance is synthesised from a fresh espeak-ng state, see
-:mod:`regen_core.speech.espeak`), so two builds with the same options are identical byte for
+:mod:`regen_speech.espeak`), so two builds with the same options are identical byte for
 byte, whatever ``num_proc``. ``reproducible=False`` (``--fast``) is several times faster and
 keeps texts and speakers, but not the exact samples nor (to a few milliseconds) the timings.
 
@@ -20,7 +20,7 @@ Output folder (LJSpeech layout plus alignments)::
 
 Command line::
 
-    python -m regen_core.speech.corpus --out DIR --n 2000 --num-proc 2 [--sentences FILE] \\
+    python -m regen_speech.corpus --out DIR --n 2000 --num-proc 2 [--sentences FILE] \\
         [--speakers en-us+m3 en-gb+f2 ...] [--seed 0] [--sample-rate 16000]
 """
 
@@ -267,7 +267,7 @@ def read_corpus_info(folder: str | os.PathLike) -> dict:
     """corpus.json of a built corpus (CorpusError when absent or of another format)."""
     path = Path(folder) / CORPUS_JSON
     if not path.is_file():
-        raise CorpusError(f"{path}: missing; is {folder} a corpus built by regen_core.speech.corpus?")
+        raise CorpusError(f"{path}: missing; is {folder} a corpus built by regen_speech.corpus?")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -359,7 +359,7 @@ def split_by_speaker(
     """
     import datasets
 
-    from ..data import split as split_rows
+    from regen_core.data import split as split_rows
 
     if not (hold_out_speakers or test_speakers or valid_speakers):
         return split_rows(ds, valid=valid, test=test, seed=seed)
@@ -397,8 +397,8 @@ def split_by_speaker(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m regen_core.speech.corpus``: build a corpus folder (or list voices)."""
-    p = argparse.ArgumentParser(prog="python -m regen_core.speech.corpus", description=__doc__.split("\n\n")[0])
+    """``python -m regen_speech.corpus``: build a corpus folder (or list voices)."""
+    p = argparse.ArgumentParser(prog="python -m regen_speech.corpus", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--n", type=int, default=CorpusConfig.n, help="number of utterances (default %(default)s)")
     p.add_argument("--num-proc", type=int, default=1, help="worker processes (default %(default)s)")

@@ -8,7 +8,7 @@
 - :mod:`.fsdd`: the Free Spoken Digit Dataset from the shared data folder.
 
 Importing this package loads neither libespeak-ng nor ``datasets``; both load on first use.
-The corpus names are imported lazily so that ``python -m regen_core.speech.corpus`` runs cleanly.
+The corpus names are imported lazily so that ``python -m regen_speech.corpus`` runs cleanly.
 """
 
 from typing import Any

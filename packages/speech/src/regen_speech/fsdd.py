@@ -32,7 +32,7 @@ def fsdd_dir(root: str | os.PathLike | None = None) -> Path:
     """The FSDD folder: ``root`` if given, else ``<shared data>/fsdd``."""
     if root is not None:
         return Path(root)
-    from ..data import shared_data_dir
+    from regen_core.data import shared_data_dir
 
     return shared_data_dir() / "fsdd"
 
@@ -60,7 +60,7 @@ def fsdd_recordings(root: str | os.PathLike | None = None) -> list[tuple[Path, i
 
 
 def fsdd_features() -> "Any":
-    """:func:`regen_core.speech.ljspeech.base_features` plus ``digit`` and ``take``."""
+    """:func:`regen_speech.ljspeech.base_features` plus ``digit`` and ``take``."""
     import datasets
 
     feats = base_features()

@@ -1,4 +1,4 @@
-"""regen_core.speech.ljspeech: LJSpeech folders as Datasets, with errors naming the bad file or line."""
+"""regen_speech.ljspeech: LJSpeech folders as Datasets, with errors naming the bad file or line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from regen_core.speech.ljspeech import SpeechDataError, load_ljspeech, read_metadata
+from regen_speech.ljspeech import SpeechDataError, load_ljspeech, read_metadata
 
 
 @pytest.fixture(autouse=True)

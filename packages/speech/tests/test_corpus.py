@@ -1,4 +1,4 @@
-"""regen_core.speech.corpus: a deterministic synthetic multi-speaker corpus that loads as a Dataset."""
+"""regen_speech.corpus: a deterministic synthetic multi-speaker corpus that loads as a Dataset."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from regen_core.speech import espeak
-from regen_core.speech.corpus import (
+from regen_speech import espeak
+from regen_speech.corpus import (
     CorpusConfig,
     CorpusError,
     build_corpus,

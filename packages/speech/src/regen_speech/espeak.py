@@ -3,7 +3,7 @@
 espeak-ng is a formant synthesiser: fast (hundreds of times real time on one core), fully
 deterministic, and able to report *when* each phoneme starts in the audio it produces. That makes
 it a source of speech with exact phoneme alignments, which regen uses to build synthetic
-multi-speaker corpora (:mod:`regen_core.speech.corpus`).
+multi-speaker corpora (:mod:`regen_speech.corpus`).
 
 Voices are written ``"<accent>+<variant>"``: the accent is an English language code known to
 espeak-ng (``en-us``, ``en-gb``, ``en-gb-scotland``, ``en-029``, ... see :func:`list_accents`)
@@ -21,7 +21,7 @@ phoneme times that differ by a few milliseconds (segments end on a glottal-cycle
 :func:`synthesize` therefore runs each synthesis, by default, in a ``fork`` taken while the
 library is freshly initialised, with ``rand`` reseeded: every call then sees the same starting
 state and the waveform is a pure function of (text, voice, rate, pitch). The forks are taken from
-a small synthesis server (:mod:`regen_core.speech._espeak_c` run as ``python -S``, one per
+a small synthesis server (:mod:`regen_speech._espeak_c` run as ``python -S``, one per
 process, started on first use) rather than from the caller, whose numpy / torch memory would make
 every fork several times dearer. This costs about 10 ms of CPU per call (voice loading included);
 ``fresh=False`` skips it.

@@ -1,7 +1,7 @@
 """libespeak-ng's C interface (ctypes declarations) and the small synthesis server built on it.
 
 Only the standard library is imported here, so this file also runs on its own as the *synthesis
-server* of :mod:`regen_core.speech.espeak` (``python -S _espeak_c.py``): a process that
+server* of :mod:`regen_speech.espeak` (``python -S _espeak_c.py``): a process that
 initialises the library once and never synthesises itself; for every request it forks a child
 that reseeds ``rand``, selects the voice, synthesises and sends back the samples and events.
 Every child therefore starts from the same freshly initialised state (what makes synthesis

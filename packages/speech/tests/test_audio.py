@@ -1,4 +1,4 @@
-"""regen_core.speech.audio: conversions are reported, defects raise typed errors naming the file."""
+"""regen_speech.audio: conversions are reported, defects raise typed errors naming the file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from regen_core.speech.audio import (
+from regen_speech.audio import (
     AudioError,
     AudioNotFoundError,
     ClippingWarning,
@@ -80,7 +80,7 @@ def test_bad_files_raise_typed_errors_naming_the_file(tmp_path, name, make, erro
 
 
 def test_header_of_a_zero_byte_file_is_an_empty_audio_error(tmp_path):
-    from regen_core.speech.audio import audio_info
+    from regen_speech.audio import audio_info
 
     (tmp_path / "zero.wav").write_bytes(b"")
     with pytest.raises(EmptyAudioError, match="zero.wav"):
