@@ -170,6 +170,12 @@ def check(cfg: TalkingHeadConfig) -> None:
         raise DataError(f"pairing.size must be a power of two >= 16 (the decoders upsample 4 -> size), got {cfg.size}")
     if cfg.corpus_n < 3:
         raise DataError(f"pairing.corpus_n must be at least 3, got {cfg.corpus_n}")
+    if cfg.landmark_backend not in ("dlib", "face-alignment"):
+        raise DataError(f"pairing.landmark_backend must be 'dlib' or 'face-alignment', got {cfg.landmark_backend!r}")
+    if not 64 <= cfg.real_size <= 2048:
+        raise DataError(f"pairing.real_size must lie in 64..2048 pixels, got {cfg.real_size}")
+    if cfg.real_smooth < 0 or cfg.real_head_motion < 0:
+        raise DataError("pairing.real_smooth and pairing.real_head_motion must be >= 0")
 
 
 def synthetic_videos(cfg: TalkingHeadConfig, n: int = 4, frames: int = 24, tag: str = "test") -> tuple[list, list]:
@@ -188,3 +194,32 @@ def synthetic_videos(cfg: TalkingHeadConfig, n: int = 4, frames: int = 24, tag: 
         vids.append(render_video(face, ident, coeffs))
         truths.append(np.concatenate([np.repeat(ident[None], frames, 0), coeffs], 1).astype(np.float32))
     return vids, truths
+
+
+# -- real speech for the real-face checks ------------------------------------------------------------------------
+
+
+def phone_number_speech(digits: str = "5550123", speaker: str = "jackson", *, take: int = 0, gap: float = 0.3,
+                        edge: float = 0.5, sample_rate: int = 16000, root: Any = None) -> np.ndarray:
+    """A spoken phone number from FSDD's real recordings (test takes 0-4): the digits' recordings of one
+    speaker joined with ``gap`` seconds of silence, ``edge`` seconds before and after; resampled to
+    ``sample_rate``. FSDD is read from ``$REGEN_SHARED_DATA/fsdd`` (regen_core.speech.fsdd); a missing
+    folder or recording raises DataError naming it."""
+    import soundfile as sf
+    import soxr
+
+    from regen_core.speech.fsdd import fsdd_dir
+
+    folder = fsdd_dir(root) / "recordings"
+    parts = [np.zeros(int(edge * sample_rate), np.float32)]
+    for i, d in enumerate(digits):
+        if not d.isdigit():
+            raise DataError(f"phone number {digits!r}: {d!r} is not a digit")
+        path = folder / f"{d}_{speaker}_{(take + i) % 5}.wav"
+        if not path.is_file():
+            raise DataError(f"{path}: FSDD recording not found (set REGEN_SHARED_DATA to the shared data folder)")
+        a, sr = sf.read(path, dtype="float32")
+        a = soxr.resample(a, sr, sample_rate).astype(np.float32) if sr != sample_rate else a
+        parts += [a / max(1e-6, float(np.abs(a).max())) * 0.8, np.zeros(int(gap * sample_rate), np.float32)]
+    parts[-1] = np.zeros(int(edge * sample_rate), np.float32)
+    return np.concatenate(parts)

@@ -115,7 +115,7 @@ def _pose(shape3: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, float, np.nd
 
 
 def fit_points(model: Face68, pts: np.ndarray, *, ident: np.ndarray | None = None, iters: int = 8,
-               id_prior: float = 0.002, expr_prior: float = 0.001) -> np.ndarray:
+               id_prior: float = 0.05, expr_prior: float = 0.02) -> np.ndarray:
     """68 landmarks (68, 2) -> Y' (K+5+6,). With ``ident`` given the identity is held."""
     k = model.identity.shape[0]
     pts = np.asarray(pts, np.float64)
@@ -131,8 +131,9 @@ def fit_points(model: Face68, pts: np.ndarray, *, ident: np.ndarray | None = Non
         fixed = model.mean + (0 if free_id else np.tensordot(a, model.identity, 1))
         rhs = (pts - t - s * fixed @ r[:2].T).reshape(-1)  # (136,)
         a_mat = (s * np.einsum("nvj,ij->nvi", bases, r[:2])).reshape(len(bases), -1).T  # (136, n)
-        scale = s * s * 68
-        c = np.linalg.solve(a_mat.T @ a_mat + np.diag(prior * scale), a_mat.T @ rhs)
+        ata = a_mat.T @ a_mat
+        # ridge scaled by each basis's own weight (alone, a coefficient shrinks by 1 / (1 + prior))
+        c = np.linalg.solve(ata + np.diag(prior * np.diag(ata) + 1e-9), a_mat.T @ rhs)
         if free_id:
             a, e = c[:k], c[k:]
         else:
@@ -204,15 +205,15 @@ def _expression_bases(mean: np.ndarray) -> np.ndarray:
     # weighted by closeness to the chin), lower lip and chin slightly back
     jaw = b[0]
     w = np.clip(1 - np.abs(np.arange(17) - 8) / 6.0, 0, 1)
-    jaw[0:17, 1] = 0.42 * w
-    jaw[[55, 56, 57, 58, 59], 1] = [0.34, 0.4, 0.42, 0.4, 0.34]
-    jaw[[65, 66, 67], 1] = [0.4, 0.44, 0.4]
-    jaw[[48, 54, 60, 64], 1] = [0.14, 0.14, 0.16, 0.16]
+    jaw[0:17, 1] = 0.22 * w
+    jaw[[55, 56, 57, 58, 59], 1] = [0.22, 0.26, 0.28, 0.26, 0.22]
+    jaw[[65, 66, 67], 1] = [0.27, 0.3, 0.27]
+    jaw[[48, 54, 60, 64], 1] = [0.1, 0.1, 0.11, 0.11]
     jaw[[49, 50, 51, 52, 53], 1] = [0.02, 0.0, -0.01, 0.0, 0.02]
     jaw[[61, 62, 63], 1] = [0.0, -0.01, 0.0]
     jaw[[48, 54], 0] = [0.04, -0.04]  # corners come in a little
     jaw[[60, 64], 0] = [0.04, -0.04]
-    jaw[0:17, 2] += 0.1 * w
+    jaw[0:17, 2] += 0.06 * w
     jaw[55:60, 2] += 0.1
     # spread (+) / rounding (-): corners out, lips flatter; rounding pushes the lips forward
     sp = b[1]

@@ -144,8 +144,9 @@ class LandmarkDetector:
         rgb = np.ascontiguousarray(rgb)
         boxes = self.boxes(rgb)
         if not boxes:
-            raise FaceNotFoundError(frame, f"{name}: the {self.backend} detector finds no frontal face "
-                                           "(none, or a profile / a face turned more than about 45 degrees)")
+            raise FaceNotFoundError(frame, f"{name}: the {self.backend} detector finds no frontal face (none, one "
+                                           f"smaller than about {MIN_FACE} px, or a profile / a face turned more "
+                                           "than about 45 degrees)")
         points = self.landmarks(rgb, boxes[0])
         width = float(points[JAW, 0].max() - points[JAW, 0].min())
         if width < MIN_FACE:

