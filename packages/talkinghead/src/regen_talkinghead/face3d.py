@@ -5,10 +5,12 @@ licence-clean: derived here, no Basel Face Model data):
 
 - mean shape (68, 3), units of the inter-ocular distance (eye centre to eye centre = 1), x right, y down,
   z away from the camera: x, y are the mirror-symmetrised mean of dlib's landmarks on the first 50 faces of
-  scikit-image's LFW subset (upscaled 8x) after similarity alignment; the depth is a hand-set anatomical
+  scikit-image's LFW subset (upscaled 8x) after similarity alignment, the inner lips then closed (each
+  upper/lower pair moved to its midline, so jaw 0 means lips together); the depth is a hand-set anatomical
   profile (nose tip 0.5 in front of the eyes, jaw angles 0.6 behind, lips 0.1-0.3 in front, ...);
 - identity bases (K_ID, 68, 3): principal components of those 50 aligned shapes' residuals after the
-  pose and expression fit (x, y; no depth variation), scaled so that coefficients are z-scores;
+  pose and expression fit (x, y; no depth variation; the inner-lip gap removed, so identity never parts
+  the lips), scaled so that coefficients are z-scores;
 - expression bases (5, 68, 3), hand-defined displacements: ``jaw`` (0 closed .. 1 wide open: lower lip,
   chin and lower jaw line move down), ``spread`` (+1 lips spread, -1 rounded and pushed forward),
   ``blink`` (0 open .. 1 upper lids on the lower lids), ``brow`` (+1 raised), ``smile`` (corners up and out).
@@ -288,6 +290,9 @@ def build(path: Path = MODEL_FILE) -> dict:
         mean2 = (mean2 + mirrored) / 2
         iod = np.linalg.norm(mean2[36:42].mean(0) - mean2[42:48].mean(0))
         ref = (mean2 - mean2[36:48].mean(0)) / iod
+    # the lips closed at rest (the LFW mean has them parted): inner-lip pairs meet at their midline
+    for up, low in ((61, 67), (62, 66), (63, 65)):
+        ref[up, 1] = ref[low, 1] = (ref[up, 1] + ref[low, 1]) / 2
     mean = np.concatenate([ref, -_depth()[:, None]], 1)  # z away from the camera
     expression = _expression_bases(ref)
     # 2. Identity: PCA of the residuals after a pose + expression fit with the mean shape.
@@ -298,7 +303,10 @@ def build(path: Path = MODEL_FILE) -> dict:
         r = rotation(*y[5:8])
         resid2 = (p - (y[10] * empty.shape(np.zeros(0), y[:5]) @ r[:2].T + y[8:10])) / y[10]
         res.append(resid2 @ r[:2, :2])  # approximately back into the model's x, y (roll undone)
-    res = np.array(res).reshape(len(res), -1)
+    res = np.array(res)  # (N, 68, 2)
+    for up, low in ((61, 67), (62, 66), (63, 65)):  # identity never parts the lips (that is the jaw's job)
+        res[:, up, 1] = res[:, low, 1] = (res[:, up, 1] + res[:, low, 1]) / 2
+    res = res.reshape(len(res), -1)
     res -= res.mean(0)
     _, sv, vt = np.linalg.svd(res, full_matrices=False)
     std = sv[:K_ID] / np.sqrt(len(res) - 1)

@@ -143,7 +143,7 @@ class PhotoRenderer:
                               borderMode=cv2.BORDER_REPLICATE)
         cpts = (pts - [x0, y0]) * f
         grey = bool(np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]))
-        return PhotoFace(crop, cpts, fit_points(model, cpts), grey, list(notes or []))
+        return PhotoFace(crop, cpts, calibrate_jaw(model, fit_points(model, cpts), cpts), grey, list(notes or []))
 
     def anchors(self, face: PhotoFace) -> np.ndarray:
         """Fixed points: a ring of 16 around the face and 12 on the crop's border, (28, 2)."""
@@ -231,6 +231,26 @@ class PhotoRenderer:
             fill[:] = fill.mean(2, keepdims=True)
         a = cv2.GaussianBlur(mask, (0, 0), 0.6)[..., None] * alpha_max
         return np.clip(frame * (1 - a) + fill * a, 0, 255).astype(np.uint8)
+
+
+def calibrate_jaw(model: Any, y_prime: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The photo's jaw coefficient set so that the model's inner-lip gap equals the photo's measured one
+    (a smile with parted lips is partly explained by other coefficients in the least-squares fit; the
+    renderer moves landmarks by differences from this fit, so jaw 0 must mean lips together)."""
+    from .face3d import K_ID, project
+
+    target = _opening(points)
+    y = np.array(y_prime, np.float64)
+    lo, hi = 0.0, 1.3
+    for _ in range(20):  # the gap grows monotonically with the jaw coefficient
+        mid = (lo + hi) / 2
+        y[K_ID] = mid
+        if _opening(project(model, y)) < target:
+            lo = mid
+        else:
+            hi = mid
+    y[K_ID] = (lo + hi) / 2
+    return y
 
 
 def _opening(pts: np.ndarray) -> float:
