@@ -154,7 +154,8 @@ class PhotoAnimator:
         t0 = time.perf_counter()
         coeffs = self.generator.sample_coefficients(audio, seed=seed, temperature=temperature)
         width = float(face.points[:17, 0].max() - face.points[:17, 0].min())
-        y = drive_real(face.y_prime, coeffs, head_motion=self.cfg.real_head_motion, face_width=width)
+        y = drive_real(face.y_prime, coeffs, head_motion=self.cfg.real_head_motion, face_width=width,
+                       jaw_gain=self.cfg.real_jaw_gain)
         t1 = time.perf_counter()
         self.say(f"generate: speech -> {len(y)} frames of expression + head pose (seed {seed}, temperature {temperature:g})")
         frames = self.renderer.render(face, y, self.model)

@@ -284,6 +284,39 @@ def bench_animate_real(pairing: Any, models: dict, *, speakers: Sequence[str], n
     return out
 
 
+def real_strips(pairing: Any, models: dict, folder: Path, *, lfw_index: int = 72) -> list[Path]:
+    """PNG strips (and MP4s) of animate on skimage's astronaut saying a phone number (FSDD, jackson) and on an
+    LFW face (25x25 grey, upscaled 8x) saying another (theo): 12 frames each, the mouth crop enlarged below."""
+    import cv2
+    from skimage import data as skdata
+
+    from .animate import PhotoAnimator
+    from .data import phone_number_speech
+    from .photo import Photo, to_rgb8
+    from .video import strip_png, write_mp4
+
+    cfg = pairing.config
+    animator = PhotoAnimator(pairing, models, verbose=False)
+    lfw = cv2.resize((skdata.lfw_subset()[lfw_index] * 255).astype(np.uint8), (200, 200), interpolation=cv2.INTER_CUBIC)
+    cases = [("astronaut", skdata.astronaut(), "5550123", "jackson"), (f"lfw{lfw_index}", to_rgb8(lfw)[0], "8675309", "theo")]
+    paths = []
+    for name, rgb, digits, speaker in cases:
+        audio = phone_number_speech(digits, speaker, sample_rate=cfg.sample_rate)
+        face = animator.prepare(Photo(rgb, name))
+        frames, _, _ = animator.run(face, audio, seed=0)
+        write_mp4(folder / f"{name}.mp4", frames, cfg.fps, audio=audio, sample_rate=cfg.sample_rate)
+        # the frames around the third digit, densely, and the mouth enlarged
+        mouth = face.points[48:68]
+        c = mouth.mean(0).round().astype(int)
+        h = int(max(24, 0.9 * (mouth[:, 0].max() - mouth[:, 0].min())))
+        y0, x0 = max(0, c[1] - h // 2), max(0, c[0] - h)
+        crops = np.stack([cv2.resize(f[y0 : y0 + h, x0 : x0 + 2 * h], (256, 128)) for f in frames])
+        paths.append(strip_png(folder / f"{name}_strip.png", [("frames", frames), ("mouth", crops)], n=12, fps=cfg.fps,
+                               title=f"{name} saying {digits} (FSDD speaker {speaker}, real speech); regen_talkinghead.animate",
+                               width=1.5))
+    return paths
+
+
 def bench_realface(pairing: Any, models: dict, speakers: Sequence[str]) -> dict:
     """The real-face section of bench.json (targets in the README)."""
     from .face3d import load_model
@@ -328,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = Path(args.run) if args.run else train_run("tiny", out / "run-tiny", args.overrides)
         pairing, models = load_run(run)
         result["realface"] = bench_realface(pairing, models, args.speakers.split(","))
+        result["realface"]["strips"] = [str(p) for p in real_strips(pairing, models, out)]
         result["bench_wall_seconds"] = time.perf_counter() - t_start
         (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {out / 'bench.json'}")

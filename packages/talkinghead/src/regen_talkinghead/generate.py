@@ -183,11 +183,11 @@ class CoefficientGenerator(nn.Module):
 
 
 def drive_real(reference_y_prime: np.ndarray, coeffs: np.ndarray, *, head_motion: float = 0.5,
-               face_width: float = 100.0) -> np.ndarray:
+               face_width: float = 100.0, jaw_gain: float = 1.0) -> np.ndarray:
     """The generator's coefficients (T, 9) in the real face model's Y' (T, K+5+6) of a reference photo.
 
-    The expression coefficients share their meaning and range (:mod:`.face3d`): jaw, spread and blink are
-    taken as they are (so silence closes the photo's mouth), the brow moves around the photo's own, the
+    The expression coefficients share their meaning and range (:mod:`.face3d`): jaw (times ``jaw_gain``),
+    spread and blink are taken as they are (so silence closes the photo's mouth), the brow moves around the photo's own, the
     smile stays the photo's. The head pose moves around the photo's pose: angles times ``head_motion``,
     translations (half face widths in the synthetic corpus) times ``head_motion * face_width / 2`` pixels.
     """
@@ -197,7 +197,7 @@ def drive_real(reference_y_prime: np.ndarray, coeffs: np.ndarray, *, head_motion
     c = np.asarray(coeffs, np.float64)
     out = np.repeat(ref[None], len(c), 0)
     e, p = K_ID, K_ID + 5
-    out[:, e + 0] = np.clip(c[:, 0], 0.0, 1.3)  # jaw
+    out[:, e + 0] = np.clip(jaw_gain * c[:, 0], 0.0, 1.3)  # jaw
     out[:, e + 1] = np.clip(c[:, 1], -1.2, 1.2)  # spread / rounding
     out[:, e + 2] = np.clip(c[:, 2], 0.0, 1.0)  # blink
     out[:, e + 3] = ref[e + 3] + 0.5 * c[:, 3]  # brow, around the photo's

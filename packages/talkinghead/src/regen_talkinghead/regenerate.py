@@ -134,8 +134,10 @@ class PhotoRenderer:
         pts = np.asarray(points, np.float64)
         width = float(pts[:17, 0].max() - pts[:17, 0].min())
         cx, cy = pts[:, 0].mean(), pts[:, 1].mean()
-        side = self.crop_scale * width
-        x0, y0 = cx - side / 2, cy - side / 2
+        h, w = rgb.shape[:2]
+        side = min(self.crop_scale * width, float(min(h, w)))  # a tight face photo (LFW): the whole picture
+        x0 = float(np.clip(cx - side / 2, 0, w - side))  # shifted to stay inside the photo
+        y0 = float(np.clip(cy - side / 2, 0, h - side))
         f = self.size / side
         # crop + resize in one affine warp (edges replicated where the crop leaves the photo)
         m = np.array([[f, 0, -x0 * f], [0, f, -y0 * f]])
