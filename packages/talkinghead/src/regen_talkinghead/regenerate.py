@@ -114,7 +114,13 @@ class PhotoFace:
     landmarks and its fitted Y' in crop pixels."""
 
     def __init__(self, crop: np.ndarray, points: np.ndarray, y_prime: np.ndarray, grey: bool, notes: list[str]):
+        import cv2
+
         self.crop, self.points, self.y_prime, self.grey, self.notes = crop, points, y_prime, grey, notes
+        # the skin's mean colour (cheeks and nose, inside the jaw line): the mouth interior is shaded from it
+        mask = np.zeros(crop.shape[:2], np.uint8)
+        cv2.fillConvexPoly(mask, np.round(points[[1, 31, 35, 15, 13, 3]]).astype(np.int32), 1)
+        self.skin = crop[mask > 0].reshape(-1, 3).mean(0) if mask.any() else np.array([180.0, 140, 120])
 
 
 class PhotoRenderer:
@@ -179,7 +185,7 @@ class PhotoRenderer:
             dst_face = face.points + (driven[t] - base)
             dst = np.concatenate([dst_face, anchors])
             frame = self._warp(face.crop, src, dst, tri)
-            out[t] = self._mouth(frame, dst_face, ref_open, face.grey)
+            out[t] = self._mouth(frame, dst_face, ref_open, face.grey, face.skin)
         return out
 
     def _warp(self, img: np.ndarray, src: np.ndarray, dst: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -206,7 +212,7 @@ class PhotoRenderer:
         my[inside] = px * m[:, 0, 1] + py * m[:, 1, 1] + m[:, 2, 1]
         return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-    def _mouth(self, frame: np.ndarray, pts: np.ndarray, ref_open: float, grey: bool) -> np.ndarray:
+    def _mouth(self, frame: np.ndarray, pts: np.ndarray, ref_open: float, grey: bool, skin: np.ndarray) -> np.ndarray:
         """Draw the mouth interior (cavity + teeth) inside the inner lips when they open wider than the photo's."""
         import cv2
 
@@ -220,7 +226,7 @@ class PhotoRenderer:
         cv2.fillPoly(mask, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
         iod = np.linalg.norm(pts[36:42].mean(0) - pts[42:48].mean(0))
         fill = np.empty((n, n, 3), np.float32)
-        fill[:] = (52, 18, 20)  # the dark cavity
+        fill[:] = skin * np.array([0.3, 0.12, 0.12])  # the dark cavity, shaded from the skin
         # upper teeth hang under the upper inner lip; lower teeth sit on the lower inner lip
         up_y = np.interp(np.arange(n), pts[[60, 61, 62, 63, 64], 0], pts[[60, 61, 62, 63, 64], 1])
         lo_y = np.interp(np.arange(n), pts[[60, 67, 66, 65, 64], 0], pts[[60, 67, 66, 65, 64], 1])
@@ -228,7 +234,8 @@ class PhotoRenderer:
         upper = np.clip((up_y[None] + 0.13 * iod - yy) / 1.5, 0, 1) * (yy >= up_y[None] - 2)
         lower = np.clip((yy - (lo_y[None] - 0.06 * iod)) / 1.5, 0, 1) * (yy <= lo_y[None] + 2)
         teeth = np.clip(upper + 0.8 * lower, 0, 1)[..., None]
-        fill = fill * (1 - teeth) + np.array([214, 208, 196], np.float32) * teeth
+        tooth = np.clip(skin.mean() * 1.2 + 15, 60, 230) * np.array([1.0, 0.95, 0.86])  # as lit as the face
+        fill = fill * (1 - teeth) + tooth.astype(np.float32) * teeth
         if grey:
             fill[:] = fill.mean(2, keepdims=True)
         a = cv2.GaussianBlur(mask, (0, 0), 0.6)[..., None] * alpha_max
