@@ -123,3 +123,34 @@ def test_folders_load_as_datasets(tmp_path):
     assert len(ds) == 2 and load_photo(ds[0]["path"]).rgb.shape == (512, 512, 3)
     with pytest.raises(PhotoError, match="no video files"):
         video_folder(tmp_path)
+
+
+def test_video_dir_gives_generator_pairs(tmp_path, capsys):
+    """A user's talking video with sound (here: the carphone clip muxed with espeak-ng speech) -> generator rows."""
+    import dataclasses
+
+    from regen_core.data import DataError
+    from regen_core.speech.espeak import synthesize
+
+    from regen_talkinghead.config import TalkingHeadConfig
+    from regen_talkinghead.data import video_rows
+    from regen_talkinghead.video import write_mp4
+
+    frames, _ = carphone()
+    s = synthesize("Hello there.", "en-us")
+    import soxr
+
+    audio = soxr.resample(s.audio, s.sample_rate, 16000).astype(np.float32)
+    n = int(len(audio) * 25 / 16000)
+    (tmp_path / "v").mkdir()
+    write_mp4(tmp_path / "v" / "talk.mp4", frames[:n], 25, audio=audio, sample_rate=16000)
+    write_mp4(tmp_path / "v" / "mute.mp4", frames[:10], 25)
+    cfg = dataclasses.replace(TalkingHeadConfig(), video_dir=str(tmp_path / "v"))
+    rows = video_rows(cfg)
+    assert "mute.mp4: no sound track" in capsys.readouterr().out
+    assert len(rows) == 1 and rows[0]["y_prime"].shape == (rows[0]["n_frames"], 14)
+    assert abs(rows[0]["n_frames"] - n) <= 1 and np.isfinite(rows[0]["y_prime"]).all()
+    assert rows[0]["y_prime"][:, 5].std() > 0.01  # the fitted jaw moves (the man is talking)
+    (tmp_path / "v" / "talk.mp4").unlink()
+    with pytest.raises(DataError, match="no video with a sound track"):
+        video_rows(cfg, verbose=False)

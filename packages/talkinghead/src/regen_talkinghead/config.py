@@ -55,6 +55,8 @@ class TalkingHeadConfig:
     real_size: int = 256  # output frames of a real photo: a size x size colour crop around the face
     real_head_motion: float = 0.5  # scale of the generated head motion on a real photo (the background is fixed)
     real_jaw_gain: float = 2.2  # generated jaw opening x this on a real photo (the synthetic faces' visemes are small)
+    video_dir: str = ""  # a folder of talking-face videos with sound: extra speech -> coefficient training pairs
+    video_max_gap: int = 5  # frames: longer face losses in a video_dir video are an error naming the frames
     real_smooth: int = 5  # Savitzky-Golay window (frames) of fitted coefficient tracks of real video (0: none)
     # -- speech features -----------------------------------------------------------------------------------
     n_fft: int = 512  # STFT size of the log-mel (torch.stft)

@@ -223,3 +223,62 @@ def phone_number_speech(digits: str = "5550123", speaker: str = "jackson", *, ta
         parts += [a / max(1e-6, float(np.abs(a).max())) * 0.8, np.zeros(int(gap * sample_rate), np.float32)]
     parts[-1] = np.zeros(int(edge * sample_rate), np.float32)
     return np.concatenate(parts)
+
+
+# -- a user's talking videos with audio: generator training pairs (pairing.video_dir) ----------------------------
+
+
+def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
+    """Generator rows from the talking-face videos of ``cfg.video_dir`` (mp4/avi/mov/...; those without a sound
+    track are skipped and named): the sound track resampled to ``sample_rate``, the frames taken at ``fps``,
+    extract Y -> Y' on them (largest face's landmarks, gaps up to ``video_max_gap`` frames interpolated, 68-point
+    3D fit with the identity held, smoothed), and the fitted coefficients mapped into the generator's 9 targets
+    (:func:`real_to_generator`). Rows: {"audio", "n_frames", "y_prime": (T, 14)} like the synthetic ones."""
+    from .face3d import fit_track, load_model
+    from .landmarks import LandmarkDetector
+    from .photo import load_video, load_video_audio, video_folder
+
+    ds = video_folder(cfg.video_dir)
+    detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
+    model = load_model()
+    rows = []
+    for path in ds["path"]:
+        audio = load_video_audio(path, cfg.sample_rate)
+        if audio is None:
+            if verbose:
+                print(f"[video_dir] {path}: no sound track, not used for speech -> coefficient pairs")
+            continue
+        frames, fps = load_video(path)
+        n = min(cfg.n_frames(len(audio)), int(len(frames) * cfg.fps / fps))
+        idx = np.minimum(np.round(np.arange(n) * fps / cfg.fps).astype(int), len(frames) - 1)
+        pts, lost = detector.track(frames[idx], max_gap=cfg.video_max_gap, name=str(path))
+        _, y_real = fit_track(model, pts, smooth=cfg.real_smooth)
+        width = float(np.median(pts[:, :17, 0].max(1) - pts[:, :17, 0].min(1)))
+        coeffs = real_to_generator(y_real, width, cfg)
+        y_prime = np.concatenate([np.zeros((n, 5), np.float32), coeffs], 1)  # no synthetic identity: zeros
+        rows.append({"audio": audio[: int(round(n * cfg.sample_rate / cfg.fps))].astype(np.float32), "n_frames": n,
+                     "y_prime": y_prime.astype(np.float32)})
+        if verbose:
+            print(f"[video_dir] {path}: {n} frames at {cfg.fps} fps"
+                  + (f", face lost and interpolated in {len(lost)} frames" if lost else ""))
+    if not rows:
+        raise DataError(f"pairing.video_dir={cfg.video_dir}: no video with a sound track")
+    return rows
+
+
+def real_to_generator(y_real: np.ndarray, face_width: float, cfg: TalkingHeadConfig) -> np.ndarray:
+    """Fitted real Y' (T, K+5+6) -> the generator's targets (T, 9), the inverse of ``generate.drive_real``:
+    jaw / real_jaw_gain, spread and blink as they are, brow and head pose relative to the video's median."""
+    from .face3d import K_ID
+
+    y = np.asarray(y_real, np.float64)
+    e, p = K_ID, K_ID + 5
+    hm = max(cfg.real_head_motion, 1e-6)
+    out = np.zeros((len(y), 9))
+    out[:, 0] = y[:, e] / max(cfg.real_jaw_gain, 1e-6)
+    out[:, 1] = y[:, e + 1]
+    out[:, 2] = y[:, e + 2]
+    out[:, 3] = (y[:, e + 3] - np.median(y[:, e + 3])) / 0.5
+    out[:, 4:7] = (y[:, p : p + 3] - np.median(y[:, p : p + 3], 0)) / hm
+    out[:, 7:9] = (y[:, p + 3 : p + 5] - np.median(y[:, p + 3 : p + 5], 0)) / (hm * face_width / 2)
+    return out.astype(np.float32)

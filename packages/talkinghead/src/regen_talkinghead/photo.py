@@ -136,6 +136,25 @@ def load_video(path: str | Path, *, max_frames: int | None = None) -> tuple[np.n
     return np.stack(frames), fps
 
 
+def load_video_audio(path: str | Path, sample_rate: int) -> np.ndarray | None:
+    """The sound track of a video as (S,) float32 mono at ``sample_rate`` (imageio-ffmpeg's ffmpeg), or None
+    when the video has no audio stream."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate),
+           "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")
+        if "does not contain any stream" in err or "matches no streams" in err or not err.strip():
+            return None
+        raise PhotoError(f"{path}: cannot decode the sound track ({err.strip().splitlines()[-1]})")
+    audio = np.frombuffer(proc.stdout, np.float32).copy()
+    return audio if audio.size else None
+
+
 def _folder(folder: str | Path, extensions: tuple[str, ...], kind: str) -> Any:
     from datasets import Dataset
 
