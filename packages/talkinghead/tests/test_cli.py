@@ -128,3 +128,16 @@ def test_both_sides_check_the_reference_alike(run, speech, astronaut_png, tmp_pa
     assert animate.main(["--audio", str(speech), "--model", str(run), "--reference", str(astronaut_png),
                          "--out", str(tmp_path / "o.mp4"), "--side", "direct"]) == 2
     assert "direct baseline draws only the synthetic" in capsys.readouterr().err
+
+
+def test_real_photo_with_bad_audio_or_through_the_pairing(run, astronaut_png, tmp_path, capsys):
+    sf.write(tmp_path / "silent.wav", np.zeros(8000, np.float32), 16000)
+    assert animate.main(["--audio", str(tmp_path / "silent.wav"), "--model", str(run), "--reference", str(astronaut_png),
+                         "--out", str(tmp_path / "o.mp4")]) == 2
+    assert "silent" in capsys.readouterr().err
+    from regen_core.pipeline import load_run
+
+    pairing, _ = load_run(run)
+    sf.write(tmp_path / "a.wav", np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
+    with pytest.raises(ValueError, match="is a real photo"):
+        pairing.parse_x(f"{tmp_path / 'a.wav'}|{astronaut_png}")

@@ -52,6 +52,10 @@ def load_condition(pairing: Any, wav: str, png: str | None, identity_seed: int =
             img = Image.open(p).convert("L")
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"{p}: cannot read the reference picture ({e})") from None
+        if max(img.size) > SYNTHETIC_MAX:
+            raise ValueError(f"{p}: a {img.size[0]}x{img.size[1]} picture is a real photo; the pairing's X takes "
+                             f"synthetic faces of at most {SYNTHETIC_MAX}x{SYNTHETIC_MAX}: animate real photos with "
+                             "python -m regen_talkinghead.animate --reference")
         if img.size != (cfg.size, cfg.size):
             notes.append(f"reference {p.name} resized {img.size[0]}x{img.size[1]} -> {cfg.size}x{cfg.size}")
             if verbose:
