@@ -154,3 +154,23 @@ def test_video_dir_gives_generator_pairs(tmp_path, capsys):
     (tmp_path / "v" / "talk.mp4").unlink()
     with pytest.raises(DataError, match="no video with a sound track"):
         video_rows(cfg, verbose=False)
+
+
+def test_face_alignment_backend_names_what_is_missing(monkeypatch, tmp_path):
+    """Without the package, or without its weights in the torch hub cache, a clear error (nothing is downloaded)."""
+    import sys
+    import types
+
+    from regen_talkinghead.landmarks import LandmarkBackendError
+
+    monkeypatch.setitem(sys.modules, "face_alignment", None)  # the package absent
+    with pytest.raises(LandmarkBackendError, match="needs the face_alignment package"):
+        LandmarkDetector("face-alignment")
+    monkeypatch.setitem(sys.modules, "face_alignment", types.ModuleType("face_alignment"))  # present, no weights
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(LandmarkBackendError, match="2DFAN4-cd938726ad.zip is not in the local torch hub cache"):
+        LandmarkDetector("face-alignment")
+    with pytest.raises(LandmarkBackendError, match="unknown landmark backend"):
+        LandmarkDetector("mediapipe")

@@ -202,11 +202,17 @@ def _face_alignment():
     import torch
 
     ckpt = Path(torch.hub.get_dir()) / "checkpoints"
-    need = ("2DFAN4-cd938726ad.zip", "s3fd-619a316812.pth")
-    for f in need:
-        if not (ckpt / f).is_file():
-            raise LandmarkBackendError(f"landmark_backend=face-alignment: its weights file {ckpt / f} is not in the "
-                                       "local torch hub cache (nothing is downloaded); put it there or use dlib")
+    # the file names the installed package downloads (its URL table), else the usual ones
+    try:
+        from face_alignment.api import models_urls  # {version: {"2DFAN-4": url, ...}}
+
+        fan = sorted({u.rsplit("/", 1)[-1] for v in models_urls.values() for k, u in v.items() if k == "2DFAN-4"})
+    except (ImportError, AttributeError):
+        fan = ["2DFAN4-cd938726ad.zip"]
+    for names in (fan, ["s3fd-619a316812.pth"]):
+        if not any((ckpt / f).is_file() for f in names):
+            raise LandmarkBackendError(f"landmark_backend=face-alignment: its weights file {ckpt / names[0]} is not in "
+                                       "the local torch hub cache (nothing is downloaded); put it there or use dlib")
     try:
         return face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device="cpu", flip_input=False)
     except Exception as e:  # the package's own loading errors
