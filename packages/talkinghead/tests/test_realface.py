@@ -174,3 +174,33 @@ def test_face_alignment_backend_names_what_is_missing(monkeypatch, tmp_path):
         LandmarkDetector("face-alignment")
     with pytest.raises(LandmarkBackendError, match="unknown landmark backend"):
         LandmarkDetector("mediapipe")
+
+
+def test_mouth_refiner_trains_on_video_alone_and_touches_only_the_mouth(tmp_path):
+    from regen_talkinghead import refine
+    from regen_talkinghead.regenerate import refine_frames
+
+    frames, _ = carphone()
+    warped, real, lost = refine.training_pairs(frames[:16], verbose=False)
+    assert warped.shape == real.shape == (15, 64, 64, 3) and lost == []
+    net, stats = refine.train_refiner(warped, real, steps=3, test_share=0.25)
+    assert stats["test_pairs"] == 4 and np.isfinite(stats["test_l1_refined"])
+    refine.save(net, tmp_path / "r", {"width": 24, "patch": 64, **stats})
+    net2 = refine.load(tmp_path / "r")
+    for a, b in zip(net.state_dict().values(), net2.state_dict().values()):
+        assert np.array_equal(a.numpy(), b.numpy())
+    # applied to a photo's frames: only a box around the mouth changes
+    d = LandmarkDetector(verbose=False)
+    pts = d.detect(data.astronaut()).points
+    from regen_talkinghead.regenerate import PhotoRenderer
+
+    r = PhotoRenderer()
+    face = r.prepare(data.astronaut(), pts, load_model())
+    still = np.repeat(face.crop[None], 2, 0)
+    out = refine_frames(net2, still, np.repeat(face.points[None], 2, 0))
+    changed = np.abs(out.astype(int) - still).max(-1) > 0
+    ys, xs = np.nonzero(changed[0])
+    mouth = face.points[48:68]
+    assert len(ys) and mouth[:, 1].min() - 60 < ys.min() and ys.max() < mouth[:, 1].max() + 60
+    with pytest.raises(FileNotFoundError, match="not a refiner folder"):
+        refine.load(tmp_path)

@@ -110,7 +110,7 @@ class PhotoAnimator:
 
     Built once per run (loads the landmark model and the face model: timed apart as ``load_seconds``)."""
 
-    def __init__(self, pairing: Any, models: dict, *, verbose: bool = True):
+    def __init__(self, pairing: Any, models: dict, *, verbose: bool = True, refiner: str | None = None):
         from .face3d import load_model
         from .landmarks import LandmarkDetector
         from .regenerate import PhotoRenderer
@@ -123,6 +123,11 @@ class PhotoAnimator:
         self.detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
         self.model = load_model()
         self.renderer = PhotoRenderer(cfg.real_size)
+        self.refiner = None
+        if refiner:
+            from .refine import load
+
+            self.refiner = load(refiner)
         self.load_seconds = time.perf_counter() - t0
 
     def say(self, text: str) -> None:
@@ -163,9 +168,16 @@ class PhotoAnimator:
         t1 = time.perf_counter()
         self.say(f"generate: speech -> {len(y)} frames of expression + head pose (seed {seed}, temperature {temperature:g})")
         frames = self.renderer.render(face, y, self.model)
+        what = "piecewise-affine warp of the photo + mouth interior"
+        if self.refiner is not None:
+            from .face3d import project
+            from .regenerate import refine_frames
+
+            driven = face.points + project(self.model, y) - project(self.model, face.y_prime)  # (T, 68, 2)
+            frames = refine_frames(self.refiner, frames, driven)
+            what += " + learned mouth refinement"
         t2 = time.perf_counter()
-        self.say(f"regenerate: piecewise-affine warp of the photo + mouth interior, {frames.shape[2]}x{frames.shape[1]} "
-                 f"colour at {self.cfg.fps} fps")
+        self.say(f"regenerate: {what}, {frames.shape[2]}x{frames.shape[1]} colour at {self.cfg.fps} fps")
         return frames, y, {"generate": t1 - t0, "regenerate": t2 - t1}
 
 
@@ -183,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--png", action="store_true", help="also write a PNG strip of frames beside the video")
+    p.add_argument("--refiner", help="a learned mouth refiner folder (python -m regen_talkinghead.refine) for real photos")
     args = p.parse_args(argv)
     from regen_core.checkpoint import CheckpointError
     from regen_core.pipeline import PipelineError, load_run
@@ -203,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             photo = load_photo(args.reference)  # PhotoError: missing, empty, corrupt
             loaded = load_audio(args.audio, cfg.sample_rate, verbose=True)
-            animator = PhotoAnimator(pairing, models)
+            animator = PhotoAnimator(pairing, models, refiner=args.refiner)
             animator.say(f"loaded the run and the face models in {animator.load_seconds:.2f} s (not counted below)")
             t0 = time.perf_counter()
             face = animator.prepare(photo)

@@ -150,6 +150,7 @@ class PhotoRenderer:
         crop = cv2.warpAffine(rgb, m, (self.size, self.size), flags=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         cpts = (pts - [x0, y0]) * f
+        self.last_affine = m  # photo pixels -> crop pixels (the refiner's training crops frames with it)
         grey = bool(np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]))
         return PhotoFace(crop, cpts, calibrate_jaw(model, fit_points(model, cpts), cpts), grey, list(notes or []))
 
@@ -266,3 +267,63 @@ def _opening(pts: np.ndarray) -> float:
     from .landmarks import mouth_opening
 
     return float(mouth_opening(np.asarray(pts)))
+
+
+# -- the learned refinement of the mouth region (self-supervised on real video) -------------------------------------
+
+
+class MouthRefiner(nn.Module):
+    """A small conv net that corrects the warped mouth region: (B, 3, P, P) warped patch in [0, 1] ->
+    refined patch (the input plus a bounded residual). Trained on a real talking video alone: the first
+    frame is warped to every later frame's fitted Y' (the explicit renderer above) and the net learns
+    the difference to the real frame (:func:`train_refiner`)."""
+
+    def __init__(self, width: int = 24, patch: int = 64):
+        super().__init__()
+        self.patch = patch
+        self.inp = nn.Conv2d(3, width, 3, padding=1)
+        self.down = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)
+        self.mid = nn.ModuleList([nn.Conv2d(2 * width, 2 * width, 3, padding=d, dilation=d) for d in (1, 2, 4)])
+        self.up = nn.Conv2d(2 * width + width, width, 3, padding=1)
+        self.out = nn.Conv2d(width, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h0 = F.gelu(self.inp(x))  # (B, w, P, P)
+        h = F.gelu(self.down(h0))  # (B, 2w, P/2, P/2)
+        for conv in self.mid:
+            h = h + F.gelu(conv(h))
+        h = F.interpolate(h, scale_factor=2, mode="nearest")
+        h = F.gelu(self.up(torch.cat([h, h0], 1)))
+        return (x + 0.5 * torch.tanh(self.out(h))).clamp(0, 1)
+
+
+def mouth_box(points: np.ndarray, patch: int) -> np.ndarray:
+    """The affine (2, 3) taking a square around the mouth (2.2 x its width, centred) to a patch x patch image."""
+    m = points[48:68]
+    c = m.mean(0)
+    side = 2.2 * max(8.0, float(m[:, 0].max() - m[:, 0].min()))
+    f = patch / side
+    return np.array([[f, 0, patch / 2 - f * c[0]], [0, f, patch / 2 - f * c[1]]])
+
+
+def refine_frames(refiner: MouthRefiner, frames: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Refine the mouth region of rendered frames (T, S, S, 3) uint8 given their driven landmarks (T, 68, 2)."""
+    import cv2
+
+    p = refiner.patch
+    n = frames.shape[1]
+    mats = [mouth_box(pt, p) for pt in points]
+    patches = np.stack([cv2.warpAffine(f, m, (p, p), flags=cv2.INTER_AREA) for f, m in zip(frames, mats)])
+    with torch.no_grad():
+        x = torch.from_numpy(patches).float().permute(0, 3, 1, 2) / 255
+        y = torch.cat([refiner(x[i : i + 64]) for i in range(0, len(x), 64)])
+    refined = (y.permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+    ramp = np.minimum(np.arange(p), np.arange(p)[::-1]).astype(np.float32)
+    feather = np.clip(np.minimum(ramp[:, None], ramp[None]) / (p / 8), 0, 1)[..., None]  # soft patch edges
+    out = frames.copy()
+    for t, (m, r) in enumerate(zip(mats, refined)):
+        inv = cv2.invertAffineTransform(m)
+        back = cv2.warpAffine(r, inv, (n, n), flags=cv2.INTER_LINEAR)
+        w = cv2.warpAffine(feather, inv, (n, n), flags=cv2.INTER_LINEAR)[..., None]
+        out[t] = (frames[t] * (1 - w) + back * w).round().astype(np.uint8)
+    return out
