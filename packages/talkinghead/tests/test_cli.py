@@ -82,3 +82,62 @@ def test_corpus_preview(tmp_path, capsys):
     assert corpus.main(["--config", "toy", "--preview", str(tmp_path), "--n-preview", "1"]) == 0
     assert list(tmp_path.glob("*.mp4")) and list(tmp_path.glob("*.png"))
     assert "utterances" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def astronaut_png(tmp_path_factory):
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photo") / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(path, quality=92)
+    return path
+
+
+def test_animate_a_real_photo(run, speech, astronaut_png, tmp_path, capsys):
+    import imageio_ffmpeg
+
+    out = tmp_path / "astro.mp4"
+    assert animate.main(["--audio", str(speech), "--model", str(run), "--reference", str(astronaut_png),
+                         "--out", str(out), "--png"]) == 0
+    printed = capsys.readouterr().out
+    for stage in ("extract:", "generate:", "regenerate:", "2 faces found; the largest", "iBUG 300-W", "audio muxed"):
+        assert stage in printed, stage
+    gen = imageio_ffmpeg.read_frames(str(out))
+    meta = next(gen)
+    gen.close()
+    assert tuple(meta["size"]) == (256, 256) and meta["fps"] == 25 and meta.get("audio_codec")
+    assert out.with_suffix(".png").exists()
+
+
+def test_both_sides_check_the_reference_alike(run, speech, astronaut_png, tmp_path, capsys):
+    """Issue 19 item 5: a blank picture, noise or a non-face is refused by --side direct as by regeneration."""
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(np.full((32, 32), 128, np.uint8)).save(tmp_path / "blank.png")
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32)).astype(np.uint8)).save(tmp_path / "noise.png")
+    Image.fromarray(data.coffee()).save(tmp_path / "coffee.png")  # a real photo without a face
+    for pic in ("blank.png", "noise.png", "coffee.png"):
+        for side in ("regeneration", "direct"):
+            code = animate.main(["--audio", str(speech), "--model", str(run), "--reference", str(tmp_path / pic),
+                                 "--out", str(tmp_path / "o.mp4"), "--side", side])
+            assert code == 2 and "no face found" in capsys.readouterr().err, (pic, side)
+    assert not (tmp_path / "o.mp4").exists()
+    # a real face with --side direct: refused, saying why
+    assert animate.main(["--audio", str(speech), "--model", str(run), "--reference", str(astronaut_png),
+                         "--out", str(tmp_path / "o.mp4"), "--side", "direct"]) == 2
+    assert "direct baseline draws only the synthetic" in capsys.readouterr().err
+
+
+def test_real_photo_with_bad_audio_or_through_the_pairing(run, astronaut_png, tmp_path, capsys):
+    sf.write(tmp_path / "silent.wav", np.zeros(8000, np.float32), 16000)
+    assert animate.main(["--audio", str(tmp_path / "silent.wav"), "--model", str(run), "--reference", str(astronaut_png),
+                         "--out", str(tmp_path / "o.mp4")]) == 2
+    assert "silent" in capsys.readouterr().err
+    from regen_core.pipeline import load_run
+
+    pairing, _ = load_run(run)
+    sf.write(tmp_path / "a.wav", np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
+    with pytest.raises(ValueError, match="is a real photo"):
+        pairing.parse_x(f"{tmp_path / 'a.wav'}|{astronaut_png}")

@@ -1,11 +1,23 @@
-"""``python -m regen_talkinghead.animate --audio x.wav --model RUN --out x.mp4``: a talking face for a speech file.
+"""``python -m regen_talkinghead.animate --audio x.wav --model RUN --reference photo.jpg --out x.mp4``: a talking face.
 
-The face is ``--reference face.png`` (a frontal neutral grey face; it is fitted, and a picture the
-face model cannot explain is refused with a clear error) or a synthetic face drawn with
-``--identity-seed``. Audio at another rate is resampled (soxr) and the conversion is printed;
-empty, silent and corrupt files are refused with regen_speech's typed errors. ``--side
-direct`` uses the direct baseline; ``--png`` also writes a strip of frames. The MP4 carries the
-speech (AAC); if muxing fails the WAV is written beside it and the note says so.
+**A real photo** (any portrait larger than 64x64; colour, grey, RGBA, 16-bit; huge pictures are
+downscaled and the note says so): the stages are printed as they run:
+
+1. extract: the largest face's 68 landmarks (dlib, or face-alignment by ``landmark_backend``), then the
+   fit of the 68-point 3D face model (identity, expression, head pose; :mod:`.face3d`); a picture with no
+   face, a face below the minimum size or turned too far (a profile) is refused with a clear error;
+2. generate: the run's speech -> coefficient generator (trained on the synthetic corpus) samples jaw,
+   lip spread/rounding, blinks, brows and head motion for the speech; they drive the photo's fit;
+3. regenerate: the explicit renderer warps the photo along the projected landmarks, draws the mouth
+   interior, and writes ``real_size`` x ``real_size`` colour frames at 25 fps; the MP4 carries the speech.
+
+**A synthetic face** (a 32x32 grey picture like the corpus's, or none: drawn with ``--identity-seed``):
+the trained neural renderer (regeneration side) or the direct baseline (``--side direct``) draws it.
+Both sides check the reference alike: a picture with no face is refused on either side; the direct
+baseline only knows the synthetic faces, so a real photo with ``--side direct`` is refused and says why.
+
+Audio at another rate is resampled (soxr) and the conversion is printed; empty, silent and corrupt
+files are refused with regen_speech's typed errors. ``--png`` also writes a strip of frames.
 """
 
 from __future__ import annotations
@@ -40,6 +52,10 @@ def load_condition(pairing: Any, wav: str, png: str | None, identity_seed: int =
             img = Image.open(p).convert("L")
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"{p}: cannot read the reference picture ({e})") from None
+        if max(img.size) > SYNTHETIC_MAX:
+            raise ValueError(f"{p}: a {img.size[0]}x{img.size[1]} picture is a real photo; the pairing's X takes "
+                             f"synthetic faces of at most {SYNTHETIC_MAX}x{SYNTHETIC_MAX}: animate real photos with "
+                             "python -m regen_talkinghead.animate --reference")
         if img.size != (cfg.size, cfg.size):
             notes.append(f"reference {p.name} resized {img.size[0]}x{img.size[1]} -> {cfg.size}x{cfg.size}")
             if verbose:
@@ -51,11 +67,20 @@ def load_condition(pairing: Any, wav: str, png: str | None, identity_seed: int =
     return {"audio": loaded.audio, "reference": reference}, notes
 
 
+SYNTHETIC_MAX = 64  # pictures at most this size (both sides) are synthetic-corpus faces; larger ones are real photos
+
+
+def check_reference(pairing: Any, reference: np.ndarray) -> None:
+    """The same check on both sides: the synthetic face model must explain the picture (NoFaceError otherwise)."""
+    pairing.fitter().fit([np.asarray(reference)[None]])
+
+
 def animate(pairing: Any, models: dict, x: dict, *, side: str = "regeneration", seed: int = 0,
             temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
     """(frames (T, size, size) float32, Y' (T, 14) or None for the direct side)."""
     from regen_core.contract import regenerate_pipeline
 
+    check_reference(pairing, x["reference"])
     if side == "regeneration":
         for s in ("generate", "regenerate"):
             if s not in models:
@@ -67,35 +92,150 @@ def animate(pairing: Any, models: dict, x: dict, *, side: str = "regeneration", 
     return np.asarray(models["direct"].sample(x, seed=seed, temperature=temperature), np.float32), None
 
 
+def is_photo(path: str | None) -> bool:
+    """A reference picture larger than SYNTHETIC_MAX on either side is a real photo."""
+    if not path:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return max(img.size) > SYNTHETIC_MAX
+    except (OSError, ValueError, SyntaxError):
+        return True  # unreadable: load_photo names the problem
+
+
+class PhotoAnimator:
+    """The real-photo pipeline: extract (landmarks + 3D fit) -> generate (speech -> coefficients) -> regenerate (warp).
+
+    Built once per run (loads the landmark model and the face model: timed apart as ``load_seconds``)."""
+
+    def __init__(self, pairing: Any, models: dict, *, verbose: bool = True, refiner: str | None = None):
+        from .face3d import load_model
+        from .landmarks import LandmarkDetector
+        from .regenerate import PhotoRenderer
+
+        t0 = time.perf_counter()
+        if "generate" not in models:
+            raise AnimateError("the run has no trained generate stage (train it: regen compare talkinghead --config tiny)")
+        cfg = pairing.config
+        self.cfg, self.generator, self.verbose = cfg, models["generate"], verbose
+        self.detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
+        self.model = load_model()
+        self.renderer = PhotoRenderer(cfg.real_size)
+        self.refiner = None
+        if refiner:
+            from .refine import load
+
+            self.refiner = load(refiner)
+        self.load_seconds = time.perf_counter() - t0
+
+    def say(self, text: str) -> None:
+        if self.verbose:
+            print(f"[animate] {text}")
+
+    def prepare(self, photo: Any) -> Any:
+        """Stage 1, extract: the largest face, its landmarks and its 3D fit (refuses no / tiny / turned faces)."""
+        from .face3d import K_ID, fit_error
+        from .landmarks import JAW, FaceNotFoundError
+
+        for note in photo.notes:
+            self.say(note)
+        det = self.detector.detect(photo.rgb, name=photo.name)
+        for note in det.notes:
+            self.say(note)
+        face = self.renderer.prepare(photo.rgb, det.points, self.model, det.notes)
+        yaw, pitch = np.degrees(face.y_prime[K_ID + 5 : K_ID + 7])
+        if abs(yaw) > MAX_YAW or abs(pitch) > MAX_YAW:
+            raise FaceNotFoundError(0, f"{photo.name}: the face is turned {yaw:+.0f} degrees (yaw), {pitch:+.0f} (pitch); "
+                                       f"animating needs a frontal or near-frontal face (within {MAX_YAW} degrees)")
+        err = fit_error(self.model, face.y_prime, face.points)
+        width = det.points[JAW, 0].max() - det.points[JAW, 0].min()
+        self.say(f"extract: {self.cfg.landmark_backend} 68 landmarks on a {width:.0f} px wide face; 3D fit (68-point "
+                 f"model: identity {K_ID}, expression 5, pose 6) yaw {yaw:+.0f} deg, pitch {pitch:+.0f} deg, "
+                 f"landmark error {err['px']:.2f} px ({err['iod']:.3f} of the inter-ocular distance)")
+        return face
+
+    def run(self, face: Any, audio: np.ndarray, *, seed: int = 0, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Stages 2-3: (frames (T, S, S, 3) uint8, Y' (T, D), seconds per stage)."""
+        from .generate import drive_real
+
+        t0 = time.perf_counter()
+        coeffs = self.generator.sample_coefficients(audio, seed=seed, temperature=temperature)
+        width = float(face.points[:17, 0].max() - face.points[:17, 0].min())
+        y = drive_real(face.y_prime, coeffs, head_motion=self.cfg.real_head_motion, face_width=width,
+                       jaw_gain=self.cfg.real_jaw_gain)
+        t1 = time.perf_counter()
+        self.say(f"generate: speech -> {len(y)} frames of expression + head pose (seed {seed}, temperature {temperature:g})")
+        frames = self.renderer.render(face, y, self.model)
+        what = "piecewise-affine warp of the photo + mouth interior"
+        if self.refiner is not None:
+            from .face3d import project
+            from .regenerate import refine_frames
+
+            driven = face.points + project(self.model, y) - project(self.model, face.y_prime)  # (T, 68, 2)
+            frames = refine_frames(self.refiner, frames, driven)
+            what += " + learned mouth refinement"
+        t2 = time.perf_counter()
+        self.say(f"regenerate: {what}, {frames.shape[2]}x{frames.shape[1]} colour at {self.cfg.fps} fps")
+        return frames, y, {"generate": t1 - t0, "regenerate": t2 - t1}
+
+
+MAX_YAW = 40  # degrees: faces turned further are refused as profiles
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_talkinghead.animate", description=__doc__.split("\n\n")[0])
     p.add_argument("--audio", required=True, help="speech file (WAV, FLAC, ...; resampled to the model's rate)")
     p.add_argument("--model", required=True, help="a trained run folder (regen compare / python -m regen_talkinghead.train)")
     p.add_argument("--out", required=True, help="output .mp4 (or .gif)")
-    p.add_argument("--reference", help="a frontal neutral grey face picture (default: a synthetic face)")
+    p.add_argument("--reference", help="a portrait photo (png/jpg/...), or a 32x32 synthetic face picture (default: a synthetic face)")
     p.add_argument("--identity-seed", type=int, default=0, help="seed of the synthetic face when no --reference")
     p.add_argument("--side", choices=("regeneration", "direct"), default="regeneration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--png", action="store_true", help="also write a PNG strip of frames beside the video")
+    p.add_argument("--refiner", help="a learned mouth refiner folder (python -m regen_talkinghead.refine) for real photos")
     args = p.parse_args(argv)
     from regen_core.checkpoint import CheckpointError
     from regen_core.pipeline import PipelineError, load_run
     from regen_speech.audio import AudioError
 
     from .extract import NoFaceError
+    from .landmarks import LandmarkBackendError
+    from .photo import PhotoError
     from .video import strip_png, write_gif, write_mp4
 
     try:
         pairing, models = load_run(args.model)
-        x, notes = load_condition(pairing, args.audio, args.reference, args.identity_seed)
-        t0 = time.perf_counter()
-        frames, y_prime = animate(pairing, models, x, side=args.side, seed=args.seed, temperature=args.temperature)
-        seconds = time.perf_counter() - t0
-    except (AudioError, NoFaceError, PipelineError, CheckpointError, AnimateError, FileNotFoundError, ValueError) as err:
+        cfg = pairing.config
+        if is_photo(args.reference):
+            from regen_speech.audio import load_audio
+
+            from .photo import load_photo
+
+            photo = load_photo(args.reference)  # PhotoError: missing, empty, corrupt
+            loaded = load_audio(args.audio, cfg.sample_rate, verbose=True)
+            animator = PhotoAnimator(pairing, models, refiner=args.refiner)
+            animator.say(f"loaded the run and the face models in {animator.load_seconds:.2f} s (not counted below)")
+            t0 = time.perf_counter()
+            face = animator.prepare(photo)
+            if args.side == "direct":
+                raise AnimateError("the direct baseline draws only the synthetic 32x32 faces it was trained on; a real "
+                                   "photo is animated by the regeneration side (a direct pixel model on real faces "
+                                   "needs real talking video with audio to train on: pairing.video_dir)")
+            frames, y_prime, _ = animator.run(face, loaded.audio, seed=args.seed, temperature=args.temperature)
+            seconds = time.perf_counter() - t0
+            x = {"audio": loaded.audio}
+        else:
+            x, notes = load_condition(pairing, args.audio, args.reference, args.identity_seed)
+            t0 = time.perf_counter()
+            frames, y_prime = animate(pairing, models, x, side=args.side, seed=args.seed, temperature=args.temperature)
+            seconds = time.perf_counter() - t0
+    except (AudioError, NoFaceError, PipelineError, CheckpointError, AnimateError, PhotoError, LandmarkBackendError,
+            FileNotFoundError, ValueError) as err:
         print(f"animate: error: {err}", file=sys.stderr)
         return 2
-    cfg = pairing.config
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
         write_gif(out, frames, cfg.fps)
@@ -108,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.png:
         strip_png(out.with_suffix(".png"), [(args.side, frames)], fps=cfg.fps)
     dur = len(x["audio"]) / cfg.sample_rate
-    print(f"{out}: {len(frames)} frames ({dur:.2f} s of speech, {args.side}, seed {args.seed}) in {seconds:.2f} s; {note}")
+    print(f"{out}: {len(frames)} frames ({dur:.2f} s of speech, {args.side}, seed {args.seed}) in {seconds:.2f} s "
+          f"(real-time factor {seconds / max(dur, 1e-9):.2f}, model loading excluded); {note}")
     return 0
 
 

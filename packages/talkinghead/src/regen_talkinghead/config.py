@@ -50,6 +50,14 @@ class TalkingHeadConfig:
     fit_batch: int = 64  # videos fitted together
     judge_iters_extra: int = 0  # fit_iters_extra of the fitter the metrics use on generated videos
     # (poor faces never reach fit_converged, so extra iterations there would only cost time)
+    # -- real faces (animate --reference photo.jpg) ------------------------------------------------------
+    landmark_backend: str = "dlib"  # "dlib" (68-point predictor, libdlib-data) or "face-alignment" (hub-cached weights)
+    real_size: int = 256  # output frames of a real photo: a size x size colour crop around the face
+    real_head_motion: float = 0.5  # scale of the generated head motion on a real photo (the background is fixed)
+    real_jaw_gain: float = 2.2  # generated jaw opening x this on a real photo (the synthetic faces' visemes are small)
+    video_dir: str = ""  # a folder of talking-face videos with sound: extra speech -> coefficient training pairs
+    video_max_gap: int = 5  # frames: longer face losses in a video_dir video are an error naming the frames
+    real_smooth: int = 5  # Savitzky-Golay window (frames) of fitted coefficient tracks of real video (0: none)
     # -- speech features -----------------------------------------------------------------------------------
     n_fft: int = 512  # STFT size of the log-mel (torch.stft)
     win: int = 400  # STFT window

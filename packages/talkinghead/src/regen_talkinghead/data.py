@@ -170,6 +170,12 @@ def check(cfg: TalkingHeadConfig) -> None:
         raise DataError(f"pairing.size must be a power of two >= 16 (the decoders upsample 4 -> size), got {cfg.size}")
     if cfg.corpus_n < 3:
         raise DataError(f"pairing.corpus_n must be at least 3, got {cfg.corpus_n}")
+    if cfg.landmark_backend not in ("dlib", "face-alignment"):
+        raise DataError(f"pairing.landmark_backend must be 'dlib' or 'face-alignment', got {cfg.landmark_backend!r}")
+    if not 64 <= cfg.real_size <= 2048:
+        raise DataError(f"pairing.real_size must lie in 64..2048 pixels, got {cfg.real_size}")
+    if cfg.real_smooth < 0 or cfg.real_head_motion < 0:
+        raise DataError("pairing.real_smooth and pairing.real_head_motion must be >= 0")
 
 
 def synthetic_videos(cfg: TalkingHeadConfig, n: int = 4, frames: int = 24, tag: str = "test") -> tuple[list, list]:
@@ -188,3 +194,91 @@ def synthetic_videos(cfg: TalkingHeadConfig, n: int = 4, frames: int = 24, tag: 
         vids.append(render_video(face, ident, coeffs))
         truths.append(np.concatenate([np.repeat(ident[None], frames, 0), coeffs], 1).astype(np.float32))
     return vids, truths
+
+
+# -- real speech for the real-face checks ------------------------------------------------------------------------
+
+
+def phone_number_speech(digits: str = "5550123", speaker: str = "jackson", *, take: int = 0, gap: float = 0.3,
+                        edge: float = 0.5, sample_rate: int = 16000, root: Any = None) -> np.ndarray:
+    """A spoken phone number from FSDD's real recordings (test takes 0-4): the digits' recordings of one
+    speaker joined with ``gap`` seconds of silence, ``edge`` seconds before and after; resampled to
+    ``sample_rate``. FSDD is read from ``$REGEN_SHARED_DATA/fsdd`` (regen_speech.fsdd); a missing
+    folder or recording raises DataError naming it."""
+    import soundfile as sf
+    import soxr
+
+    from regen_speech.fsdd import fsdd_dir
+
+    folder = fsdd_dir(root) / "recordings"
+    parts = [np.zeros(int(edge * sample_rate), np.float32)]
+    for i, d in enumerate(digits):
+        if not d.isdigit():
+            raise DataError(f"phone number {digits!r}: {d!r} is not a digit")
+        path = folder / f"{d}_{speaker}_{(take + i) % 5}.wav"
+        if not path.is_file():
+            raise DataError(f"{path}: FSDD recording not found (set REGEN_SHARED_DATA to the shared data folder)")
+        a, sr = sf.read(path, dtype="float32")
+        a = soxr.resample(a, sr, sample_rate).astype(np.float32) if sr != sample_rate else a
+        parts += [a / max(1e-6, float(np.abs(a).max())) * 0.8, np.zeros(int(gap * sample_rate), np.float32)]
+    parts[-1] = np.zeros(int(edge * sample_rate), np.float32)
+    return np.concatenate(parts)
+
+
+# -- a user's talking videos with audio: generator training pairs (pairing.video_dir) ----------------------------
+
+
+def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
+    """Generator rows from the talking-face videos of ``cfg.video_dir`` (mp4/avi/mov/...; those without a sound
+    track are skipped and named): the sound track resampled to ``sample_rate``, the frames taken at ``fps``,
+    extract Y -> Y' on them (largest face's landmarks, gaps up to ``video_max_gap`` frames interpolated, 68-point
+    3D fit with the identity held, smoothed), and the fitted coefficients mapped into the generator's 9 targets
+    (:func:`real_to_generator`). Rows: {"audio", "n_frames", "y_prime": (T, 14)} like the synthetic ones."""
+    from .face3d import fit_track, load_model
+    from .landmarks import LandmarkDetector
+    from .photo import load_video, load_video_audio, video_folder
+
+    ds = video_folder(cfg.video_dir)
+    detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
+    model = load_model()
+    rows = []
+    for path in ds["path"]:
+        audio = load_video_audio(path, cfg.sample_rate)
+        if audio is None:
+            if verbose:
+                print(f"[video_dir] {path}: no sound track, not used for speech -> coefficient pairs")
+            continue
+        frames, fps = load_video(path)
+        n = min(cfg.n_frames(len(audio)), int(len(frames) * cfg.fps / fps))
+        idx = np.minimum(np.round(np.arange(n) * fps / cfg.fps).astype(int), len(frames) - 1)
+        pts, lost = detector.track(frames[idx], max_gap=cfg.video_max_gap, name=str(path))
+        _, y_real = fit_track(model, pts, smooth=cfg.real_smooth)
+        width = float(np.median(pts[:, :17, 0].max(1) - pts[:, :17, 0].min(1)))
+        coeffs = real_to_generator(y_real, width, cfg)
+        y_prime = np.concatenate([np.zeros((n, 5), np.float32), coeffs], 1)  # no synthetic identity: zeros
+        rows.append({"audio": audio[: int(round(n * cfg.sample_rate / cfg.fps))].astype(np.float32), "n_frames": n,
+                     "y_prime": y_prime.astype(np.float32)})
+        if verbose:
+            print(f"[video_dir] {path}: {n} frames at {cfg.fps} fps"
+                  + (f", face lost and interpolated in {len(lost)} frames" if lost else ""))
+    if not rows:
+        raise DataError(f"pairing.video_dir={cfg.video_dir}: no video with a sound track")
+    return rows
+
+
+def real_to_generator(y_real: np.ndarray, face_width: float, cfg: TalkingHeadConfig) -> np.ndarray:
+    """Fitted real Y' (T, K+5+6) -> the generator's targets (T, 9), the inverse of ``generate.drive_real``:
+    jaw / real_jaw_gain, spread and blink as they are, brow and head pose relative to the video's median."""
+    from .face3d import K_ID
+
+    y = np.asarray(y_real, np.float64)
+    e, p = K_ID, K_ID + 5
+    hm = max(cfg.real_head_motion, 1e-6)
+    out = np.zeros((len(y), 9))
+    out[:, 0] = y[:, e] / max(cfg.real_jaw_gain, 1e-6)
+    out[:, 1] = y[:, e + 1]
+    out[:, 2] = y[:, e + 2]
+    out[:, 3] = (y[:, e + 3] - np.median(y[:, e + 3])) / 0.5
+    out[:, 4:7] = (y[:, p : p + 3] - np.median(y[:, p : p + 3], 0)) / hm
+    out[:, 7:9] = (y[:, p + 3 : p + 5] - np.median(y[:, p + 3 : p + 5], 0)) / (hm * face_width / 2)
+    return out.astype(np.float32)

@@ -1,4 +1,7 @@
-"""Extract Y -> Y': 3D face fitting of every video frame by analysis-by-synthesis.
+"""Extract Y -> Y' on the synthetic faces: 3D face fitting of every video frame by analysis-by-synthesis.
+
+(Real photos and videos are extracted by :mod:`.landmarks` (detection + 68 landmarks) and
+:mod:`.face3d` (the 68-point 3D face model's fit, tracking and smoothing).)
 
 The fitter optimises the face model's coefficients so that the differentiable renderer of
 :mod:`.face` reproduces each frame (least squares on the pixels), batched over videos:

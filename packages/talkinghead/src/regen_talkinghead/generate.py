@@ -154,11 +154,19 @@ class CoefficientGenerator(nn.Module):
     @torch.no_grad()
     def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """X = {"audio", "reference"} -> Y' (T, 14): the reference's identity + sampled coefficients."""
-        was = self.training
-        self.eval()
         audio = audio_tensor(condition)
         ident = self.identity(condition["reference"])
-        mu = self.mean_track(audio)  # (T, 9)
+        coeffs = self.sample_coefficients(audio, seed=seed, temperature=temperature)
+        out = np.concatenate([np.repeat(ident[None], len(coeffs), 0), coeffs], 1)
+        return out.astype(np.float32)
+
+    @torch.no_grad()
+    def sample_coefficients(self, audio: np.ndarray, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
+        """Speech (S,) -> the per-frame coefficients (T, 9): expression (jaw, spread, blink, brow) + head pose
+        (yaw, pitch, roll, tx, ty), sampled; the face model drives either face with them."""
+        was = self.training
+        self.eval()
+        mu = self.mean_track(audio_tensor(audio))  # (T, 9)
         scale = temperature * self.cfg.noise_scale
         if scale > 0:
             g = make_generator(seed)
@@ -171,5 +179,28 @@ class CoefficientGenerator(nn.Module):
             mu = mu + scale * e
         coeffs = torch.maximum(torch.minimum(mu, self.hi), self.lo)
         self.train(was)
-        out = np.concatenate([np.repeat(ident[None], len(coeffs), 0), coeffs.numpy()], 1)
-        return out.astype(np.float32)
+        return coeffs.numpy().astype(np.float32)
+
+
+def drive_real(reference_y_prime: np.ndarray, coeffs: np.ndarray, *, head_motion: float = 0.5,
+               face_width: float = 100.0, jaw_gain: float = 1.0) -> np.ndarray:
+    """The generator's coefficients (T, 9) in the real face model's Y' (T, K+5+6) of a reference photo.
+
+    The expression coefficients share their meaning and range (:mod:`.face3d`): jaw (times ``jaw_gain``),
+    spread and blink are taken as they are (so silence closes the photo's mouth), the brow moves around the photo's own, the
+    smile stays the photo's. The head pose moves around the photo's pose: angles times ``head_motion``,
+    translations (half face widths in the synthetic corpus) times ``head_motion * face_width / 2`` pixels.
+    """
+    from .face3d import K_ID
+
+    ref = np.asarray(reference_y_prime, np.float64)
+    c = np.asarray(coeffs, np.float64)
+    out = np.repeat(ref[None], len(c), 0)
+    e, p = K_ID, K_ID + 5
+    out[:, e + 0] = np.clip(jaw_gain * c[:, 0], 0.0, 1.3)  # jaw
+    out[:, e + 1] = np.clip(c[:, 1], -1.2, 1.2)  # spread / rounding
+    out[:, e + 2] = np.clip(c[:, 2], 0.0, 1.0)  # blink
+    out[:, e + 3] = ref[e + 3] + 0.5 * c[:, 3]  # brow, around the photo's
+    out[:, p : p + 3] = ref[p : p + 3] + head_motion * c[:, 4:7]  # yaw, pitch, roll
+    out[:, p + 3 : p + 5] = ref[p + 3 : p + 5] + head_motion * c[:, 7:9] * face_width / 2
+    return out

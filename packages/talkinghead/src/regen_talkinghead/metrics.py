@@ -164,3 +164,81 @@ class Judge:
     def __call__(self, prediction: Any, reference: Any) -> dict[str, float]:
         """Every metric of one video."""
         return {**self.frame_metrics(prediction, reference), **self.fit_metrics([prediction], [reference])[0]}
+
+
+# -- real faces: identity, lip sync on real speech, stability ---------------------------------------------------
+# Measured on the rendered frames themselves (landmarks re-detected, faces re-embedded), never on the
+# coefficients that drove them.
+
+IDENTITY_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+SAME_PERSON = 0.6  # dlib's face-recogniser threshold: descriptors closer than this are the same person
+
+
+class FaceEmbedder:
+    """dlib's 128-d face recogniser (ResNet; its model file from PyPI's face_recognition_models,
+    ``pip install 'regen-talkinghead[identity]'``): picture (H, W, 3) uint8 -> (128,) descriptor."""
+
+    def __init__(self, detector: Any):
+        import dlib
+
+        from .landmarks import find_dlib_model
+
+        self.detector = detector
+        self.net = dlib.face_recognition_model_v1(str(find_dlib_model(IDENTITY_FILE)))
+
+    def __call__(self, rgb: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
+        import dlib
+
+        rgb = np.ascontiguousarray(rgb)
+        if points is None:
+            points = self.detector.detect(rgb).points
+        x0, y0 = points.min(0)
+        x1, y1 = points.max(0)
+        rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
+        parts = [dlib.point(int(round(px)), int(round(py))) for px, py in points]
+        shape = dlib.full_object_detection(rect, parts)
+        return np.asarray(self.net.compute_face_descriptor(rgb, shape), np.float64)
+
+
+def identity_distance(embedder: FaceEmbedder, reference: np.ndarray, frames: np.ndarray,
+                      points: np.ndarray | None = None) -> np.ndarray:
+    """Descriptor distance (T,) between the reference picture and every output frame."""
+    ref = embedder(reference)
+    return np.array([np.linalg.norm(embedder(f, None if points is None else points[i]) - ref) for i, f in enumerate(frames)])
+
+
+def voiced_envelope(audio: np.ndarray, sample_rate: int, fps: int, n_frames: int) -> np.ndarray:
+    """Voiced-energy envelope at the video rate (n_frames,): RMS amplitude of the 80-1000 Hz band (where
+    voiced speech's harmonics lie; fricatives and silence carry little there) in 80 ms windows centred
+    on each video frame."""
+    a = np.asarray(audio, np.float64).reshape(-1)
+    hop = sample_rate / fps
+    win = int(0.08 * sample_rate)
+    n_fft = 1 << int(np.ceil(np.log2(win)))
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    band = (freqs >= 80) & (freqs <= 1000)
+    padded = np.pad(a, (win, win + n_fft))
+    window = np.hanning(win)
+    out = np.zeros(n_frames)
+    for t in range(n_frames):
+        c = int(round((t + 0.5) * hop)) + win
+        seg = padded[c - win // 2 : c - win // 2 + win] * window
+        spec = np.abs(np.fft.rfft(seg, n_fft)) ** 2
+        out[t] = np.sqrt(spec[band].sum() / win)
+    return out
+
+
+def lipsync_real(points: np.ndarray, audio: np.ndarray, sample_rate: int, fps: int, *,
+                 silent_db: float = -30.0, closed: float = 0.08) -> dict[str, float]:
+    """Lip sync of an output video from its re-detected landmarks (T, 68, 2) and the speech:
+    ``corr`` = Pearson correlation of the mouth opening (inner-lip gap / inter-ocular distance) and the
+    voiced-energy envelope; ``silent_closed`` = share of silent frames (envelope ``silent_db`` below its
+    peak) whose mouth opening is below ``closed``."""
+    from .landmarks import mouth_opening
+
+    opening = mouth_opening(points)
+    env = voiced_envelope(audio, sample_rate, fps, len(points))
+    silent = 20 * np.log10(np.maximum(env, 1e-12) / max(env.max(), 1e-12)) < silent_db
+    return {"corr": pearson(opening, env), "silent_frames": int(silent.sum()),
+            "silent_closed": float((opening[silent] < closed).mean()) if silent.any() else float("nan"),
+            "opening_mean": float(opening.mean()), "opening_max": float(opening.max())}

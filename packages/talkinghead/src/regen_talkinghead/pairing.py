@@ -129,8 +129,10 @@ class TalkingHeadPairing:
             return StageData(self._frame_rows(data["train"], extractor), self._frame_rows(data["valid"], extractor),
                              collate_frames)
         if stage == "generate":
-            return StageData(self._generator_rows(data["train"], extractor), self._generator_rows(data["valid"], extractor),
-                             collate_videos)
+            train = self._generator_rows(data["train"], extractor)
+            if self.config.video_dir:  # a user's talking videos with sound: real speech -> coefficient pairs
+                train = train + th_data.video_rows(self.config)
+            return StageData(train, self._generator_rows(data["valid"], extractor), collate_videos)
         if stage == "direct":
             return StageData(self._direct_rows(data["train"]), self._direct_rows(data["valid"]), collate_videos)
         raise ValueError(f"unknown stage {stage!r}")

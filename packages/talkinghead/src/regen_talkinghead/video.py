@@ -43,12 +43,19 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int, *, audio: n
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    big = _upscale(frames, scale)
-    h, w = big.shape[1:]
-    pad_h, pad_w = (-h) % 16, (-w) % 16  # whole macro blocks
-    if pad_h or pad_w:
-        big = np.pad(big, ((0, 0), (0, pad_h), (0, pad_w)))
-    rgb = np.repeat(big[..., None], 3, axis=3)
+    if np.asarray(frames).ndim == 4:  # colour frames (T, H, W, 3) uint8: written at their own size
+        rgb = np.asarray(frames, np.uint8)
+        h, w = rgb.shape[1:3]
+        pad_h, pad_w = (-h) % 16, (-w) % 16
+        if pad_h or pad_w:
+            rgb = np.pad(rgb, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    else:
+        big = _upscale(frames, scale)
+        h, w = big.shape[1:]
+        pad_h, pad_w = (-h) % 16, (-w) % 16  # whole macro blocks
+        if pad_h or pad_w:
+            big = np.pad(big, ((0, 0), (0, pad_h), (0, pad_w)))
+        rgb = np.repeat(big[..., None], 3, axis=3)
     wav = None
     if audio is not None:
         fd, tmp = tempfile.mkstemp(suffix=".wav", dir=path.parent)
@@ -87,12 +94,13 @@ def write_gif(path: str | os.PathLike, frames: np.ndarray, fps: int, scale: int 
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(str(path), list(_upscale(frames, scale)), duration=1.0 / fps, loop=0)
+    big = np.asarray(frames, np.uint8) if np.asarray(frames).ndim == 4 else _upscale(frames, scale)
+    imageio.mimsave(str(path), list(big), duration=1.0 / fps, loop=0)
     return path
 
 
 def strip_png(path: str | os.PathLike, rows: Sequence[tuple[str, np.ndarray]], *, n: int = 8, fps: int = 25,
-              title: str = "") -> Path:
+              title: str = "", width: float = 1.1) -> Path:
     """A PNG with one row per labelled video, ``n`` frames evenly spaced over the shortest."""
     import matplotlib
 
@@ -103,11 +111,14 @@ def strip_png(path: str | os.PathLike, rows: Sequence[tuple[str, np.ndarray]], *
     path.parent.mkdir(parents=True, exist_ok=True)
     length = min(len(v) for _, v in rows)
     idx = np.linspace(0, length - 1, min(n, length)).round().astype(int)
-    fig, axes = plt.subplots(len(rows), len(idx), figsize=(1.1 * len(idx) + 0.8, 1.2 * len(rows) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(idx), figsize=(width * len(idx) + 0.8, (width + 0.1) * len(rows) + 0.4), squeeze=False)
     for r, (label, video) in enumerate(rows):
         for c, t in enumerate(idx):
             ax = axes[r, c]
-            ax.imshow(np.clip(video[t], 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if np.asarray(video).ndim == 4:  # colour (T, H, W, 3) uint8
+                ax.imshow(np.asarray(video[t], np.uint8), interpolation="bilinear")
+            else:
+                ax.imshow(np.clip(video[t], 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
