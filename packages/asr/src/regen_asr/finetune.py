@@ -29,11 +29,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
+from regen_core.errors import RegenError
 
 STAGES = ("generate", "direct")  # the two paired sides, fine-tuned with the same budget
 
 
-class FinetuneError(ValueError):
+class FinetuneError(RegenError, ValueError):
     """The fine-tuning cannot run as asked (bad budget or option)."""
 
 

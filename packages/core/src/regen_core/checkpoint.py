@@ -24,12 +24,13 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
+from .errors import RegenError
 
 MANIFEST = "manifest.json"
 LATEST = "latest.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RegenError, RuntimeError):
     """A checkpoint or model folder is missing, truncated, tampered with or incompatible."""
 
 

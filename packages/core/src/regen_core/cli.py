@@ -21,16 +21,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import registry
-from .checkpoint import CheckpointError
-from .config import ConfigError, to_dict
+from .config import to_dict
 from .contract import STAGES
 from .data import DataError
+from .errors import InputError, RegenError, cli_main
 from .pipeline import PipelineError, load_run, load_run_config, train_stage
-from .registry import RegistryError
-from .trainer import NonFiniteLossError, TrainerError
+from .runlock import run_lock
 
-#: Errors that are the user's to fix: printed as one clear line, exit status 2.
-USER_ERRORS = (ConfigError, RegistryError, PipelineError, CheckpointError, TrainerError, NonFiniteLossError, DataError)
+#: Errors that are the user's to fix: printed as one clear line, exit status 2 (see :mod:`regen_core.errors`).
+USER_ERRORS = (RegenError,)
 
 
 def _pairing_and_config(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -96,7 +95,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         x = parse(args.x) if parse is not None else args.x
         reference = None
     else:
-        test = pairing.load_data()[args.split]
+        data = pairing.load_data()
+        if args.split not in data:
+            raise InputError(f"pairing {pairing.name!r} has no split {args.split!r} (has {', '.join(data)})")
+        test = data[args.split]
+        if not 0 <= args.index < len(test):
+            raise InputError(f"--index {args.index} is out of range: the {args.split} split has {len(test)} examples")
         ex = test[args.index]
         x, reference = ex[pairing.x.name], ex[pairing.y.name]
     out = Path(args.out)
@@ -142,16 +146,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     pairing, run_cfg = _pairing_and_config(args)
     out = Path(args.out)
-    data = pairing.load_data()
-    for stage in STAGES:
-        if args.resume and final_dir(out, stage).exists():
-            print(f"{pairing.name}:{stage}: already trained in {final_dir(out, stage)}")
-            continue
-        rec = train_stage(pairing, stage, run_cfg, out, resume=args.resume, data=data)
-        print(f"{pairing.name}:{stage}: " + ("explicit" if rec.explicit else f"{rec.steps} steps, {rec.seconds:.1f} s"))
-    pairing, models = load_run(out)
-    report_dir = out / "evaluation"
-    evaluate(pairing, models, data["test"], run_cfg.evaluate, report_dir, budgets=run_budgets(out))
+    with run_lock(out):  # one writer for every stage and the report
+        data = pairing.load_data()
+        for stage in STAGES:
+            if args.resume and final_dir(out, stage).exists():
+                print(f"{pairing.name}:{stage}: already trained in {final_dir(out, stage)}")
+                continue
+            rec = train_stage(pairing, stage, run_cfg, out, resume=args.resume, data=data)
+            print(f"{pairing.name}:{stage}: " + ("explicit" if rec.explicit else f"{rec.steps} steps, {rec.seconds:.1f} s"))
+        pairing, models = load_run(out)
+        report_dir = out / "evaluation"
+        evaluate(pairing, models, data["test"], run_cfg.evaluate, report_dir, budgets=run_budgets(out))
     print((report_dir / "report.md").read_text())
     print(f"outputs: {out}\nreport: {report_dir / 'report.json'} and {report_dir / 'report.md'}")
     return 0
@@ -211,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("regen")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -222,11 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "overrides"):
             parser.error(f"`regen {args.command}` takes no key=value overrides: {' '.join(rest)}")
         args.overrides = [*args.overrides, *rest]
-    try:
-        return args.func(args)
-    except USER_ERRORS as err:
-        print(f"regen {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    return args.func(args)
 
 
 def domain_main(pairing: str, command: str, argv: Sequence[str] | None = None) -> int:

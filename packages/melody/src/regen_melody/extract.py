@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from regen_core.errors import RegenError
 
 VERSION = "4"  # bump when extract_template changes: invalidates the extraction cache
 QUALITIES = ("maj", "min", "dim", "aug")
@@ -45,7 +46,7 @@ _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-class TemplateError(ValueError):
+class TemplateError(RegenError, ValueError):
     """A melody or template is malformed (names the field)."""
 
 

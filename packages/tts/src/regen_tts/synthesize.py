@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from regen_core.errors import RegenError
 
 
-class SynthesizeError(ValueError):
+class SynthesizeError(RegenError, ValueError):
     """The model folder cannot synthesise (missing stages, not a TTS model)."""
 
 

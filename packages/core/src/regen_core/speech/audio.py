@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ..errors import RegenError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ CLIP_LEVEL = 0.999  # |x| at or above this counts as a clipped sample
 CLIP_FRACTION = 0.001  # warn when more than this fraction of samples is clipped
 
 
-class AudioError(ValueError):
+class AudioError(RegenError, ValueError):
     """Base of the audio errors: the file cannot be used. ``path`` names it (None for arrays)."""
 
     def __init__(self, path: str | os.PathLike | None, problem: str):
