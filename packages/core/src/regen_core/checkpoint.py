@@ -60,15 +60,9 @@ def _fsync_dir(path: Path) -> None:
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON to ``path`` via a temporary file + rename (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    from .atomic import write_json
+
+    write_json(path, data)
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
