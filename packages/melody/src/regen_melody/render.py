@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from regen_core.atomic import atomic_path, check_output_file
+from regen_core.errors import OutputPathError
+
 from .extract import chord_name, transpose_chord
 
 
@@ -31,18 +34,17 @@ def to_stream(y: dict[str, Any], title: str = "") -> Any:
 
 
 def write_midi(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_stream(y, title).write("midi", fp=str(path))
-    return path
+    score = to_stream(y, title)
+    with atomic_path(path) as tmp:
+        score.write("midi", fp=str(tmp))
+    return Path(path)
 
 
 def write_musicxml(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     score = to_stream(y, title).makeNotation()
-    score.write("musicxml", fp=str(path))
-    return path
+    with atomic_path(path) as tmp:
+        score.write("musicxml", fp=str(tmp))
+    return Path(path)
 
 
 def write(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
@@ -52,9 +54,7 @@ def write(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
         return write_midi(y, path, title)
     if suffix in (".musicxml", ".xml"):
         return write_musicxml(y, path, title)
-    from .data import MelodyInputError
-
-    raise MelodyInputError(f"output {path}: unsupported suffix {suffix!r} (use .mid or .musicxml)")
+    raise OutputPathError(f"output {path}: unsupported suffix {suffix!r} (use .mid or .musicxml)")
 
 
 def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: dict[str, Any] | None = None, title: str = "") -> Path:
@@ -64,8 +64,7 @@ def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_file(path)
     rows = [(k, v) for k, v in melodies.items() if v is not None and v.get("pitch")]
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 2.6 * len(rows)), squeeze=False)
     for ax, (name, y) in zip(axes[:, 0], rows):
@@ -92,6 +91,7 @@ def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
