@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from .metrics import cer, per, wer
+from regen_core.errors import cli_main
 
 
 def asr_report(pairing: Any, models: dict[str, Any], test: Any, *, n: int = 0, g2p_words: int = 500,
@@ -107,6 +107,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+@cli_main("regen")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="run folder (generate/, regenerate/, optionally direct/ and extract/)")
@@ -118,18 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from regen_core.checkpoint import write_json_atomic
-    from regen_core.cli import USER_ERRORS
     from regen_core.pipeline import load_run
 
     torch.set_num_threads(max(1, args.threads))
-    try:
-        pairing, models = load_run(args.run)
-        if pairing.name != "asr":
-            raise SystemExit(f"{args.run} is a {pairing.name!r} run, not an asr one")
-        report = asr_report(pairing, models, pairing.load_data()["test"], n=args.n, g2p_words=args.g2p_words)
-    except USER_ERRORS as err:
-        print(f"regen_asr.evaluate: error: {err}", file=sys.stderr)
-        return 2
+    pairing, models = load_run(args.run)
+    if pairing.name != "asr":
+        raise SystemExit(f"{args.run} is a {pairing.name!r} run, not an asr one")
+    report = asr_report(pairing, models, pairing.load_data()["test"], n=args.n, g2p_words=args.g2p_words)
     out = Path(args.out or Path(args.run) / "evaluation")
     write_json_atomic(out / "asr_report.json", report)
     print("\n".join(summary_lines(report)))

@@ -46,7 +46,7 @@ from regen_core.pipeline import load_run, load_run_config, train_stage, training
 from .pairing import extract_all
 from .sampling import sample_images
 from .visualise import save_grid
-from regen_core.errors import RegenError
+from regen_core.errors import RegenError, cli_main
 
 METHODS = {"latent": "image", "vq": "image-vq", "down": "image-down", "pixel": "image-down"}  # pixel = the direct stage (no extractor needed)
 QUICK = [  # small sizes and budgets: checks the whole bench end to end in a few CPU minutes (numbers are not meaningful)
@@ -320,6 +320,7 @@ def _finish(out: Path, report: dict) -> None:
     print(f"wrote {out / 'bench.json'}")
 
 
+@cli_main("regen")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_image.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (bench.json, grids, runs/)")

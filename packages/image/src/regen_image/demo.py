@@ -13,8 +13,10 @@ from pathlib import Path
 from regen_core.cli import main as regen_main
 
 from . import sample
+from regen_core.errors import cli_main
 
 
+@cli_main("regen")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_image.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)

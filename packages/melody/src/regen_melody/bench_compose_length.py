@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from regen_core.errors import cli_main
 
 #: A verse the lyrics are cut from (repeated): English, with the punctuation that places cadences.
 VERSE = ("Twinkle, twinkle, little star, how I wonder what you are! Up above the world so high, like a diamond "
@@ -52,6 +53,7 @@ def time_compose(run: str, words: int, side: str, folder: Path, *, cache: bool =
             "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
 
 
+@cli_main("regen")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m regen_melody.bench_compose_length", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="a trained melody run folder")

@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep onsets inside the template's beats (default: the run's pairing.decoding)")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    check_output_file(out)
     if out.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml"):
         raise OutputPathError(f"--out {out}: use a .mid or .musicxml name (the format follows the extension)")
-    check_output_file(out)
     decoding: dict[str, Any] = {}
     if args.chord_constraint:
         decoding["chord"] = args.chord_constraint

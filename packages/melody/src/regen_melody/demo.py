@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from regen_core.errors import cli_main
 
 LYRICS = ("Twinkle, twinkle, little star, how I wonder what you are. "
           "Up above the world so high, like a diamond in the sky.")
 
 
+@cli_main("regen")
 def main(argv: list[str] | None = None) -> int:
     from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import final_dir, load_run, load_run_config, train_stage

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from regen_core.errors import cli_main
 
 DEMO_TEXT = "Dr. Smith bought 3 apples for $2.50 on the 21st of May, and then he walked home."
 
 
+@cli_main("regen")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_tts.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
