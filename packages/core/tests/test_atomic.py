@@ -1,0 +1,82 @@
+"""The atomic-write helper (issue 19, item 9): whole files only, the mode of a replaced file kept, formats by extension."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from regen_core.atomic import atomic_path, write_json, write_text
+from regen_core.checkpoint import write_json_atomic
+from regen_core.errors import LimitError, OutputPathError
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("old_mode", [0o644, 0o640, 0o664])
+def test_replaced_file_keeps_its_permissions(tmp_path: Path, old_mode: int) -> None:
+    from regen_core.speech.audio import save_wav
+
+    for name, write in [("a.json", lambda p: write_json_atomic(p, {"x": 1})), ("b.txt", lambda p: write_text(p, "hi")),
+                        ("c.wav", lambda p: save_wav(p, np.zeros(800, np.float32) + 0.1, 8000))]:
+        p = tmp_path / name
+        p.write_bytes(b"old")
+        os.chmod(p, old_mode)
+        write(p)
+        assert mode(p) == old_mode, name
+        assert p.read_bytes() != b"old"
+
+
+def test_new_file_gets_the_umask_default(tmp_path: Path) -> None:
+    from regen_core.speech.audio import save_wav
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "new.json", [1])
+        save_wav(tmp_path / "new.wav", np.zeros(80, np.float32) + 0.1, 8000)
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "new.json") == 0o644 and mode(tmp_path / "new.wav") == 0o644
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    p = tmp_path / "keep.txt"
+    p.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(p) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert p.read_text() == "old" and sorted(x.name for x in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_folder_target_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(OutputPathError, match="is a folder"):
+        write_text(tmp_path, "x")
+
+
+def test_audio_format_follows_the_extension_or_is_refused(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from regen_core.speech.audio import save_wav
+
+    x = np.sin(np.linspace(0, 100, 8000)).astype(np.float32) * 0.5
+    assert sf.info(str(save_wav(tmp_path / "a.wav", x, 8000))).format == "WAV"
+    assert sf.info(str(save_wav(tmp_path / "a.flac", x, 8000))).format == "FLAC"
+    for bad in ("a.mp3", "a.ogg", "noext"):
+        with pytest.raises(OutputPathError, match=r"\.wav or \.flac"):
+            save_wav(tmp_path / bad, x, 8000)
+        assert not (tmp_path / bad).exists()
+
+
+def test_wav_beyond_4_gib_is_refused_before_encoding(tmp_path: Path, monkeypatch) -> None:
+    from regen_core.speech import audio
+
+    monkeypatch.setattr(audio, "MAX_WAV_BYTES", 1000)  # the 4 GiB RIFF limit, scaled down
+    with pytest.raises(LimitError, match="a WAV file holds at most 4 GiB"):
+        audio.save_wav(tmp_path / "long.wav", np.zeros(501, np.float32) + 0.1, 8000)
+    audio.save_wav(tmp_path / "long.flac", np.zeros(501, np.float32) + 0.1, 8000)  # FLAC has no such limit
