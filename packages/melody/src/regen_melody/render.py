@@ -57,6 +57,10 @@ def write(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
     raise OutputPathError(f"output {path}: unsupported suffix {suffix!r} (use .mid or .musicxml)")
 
 
+#: A piano roll names syllables, chords and cadences up to this many notes (beyond, notes only).
+MAX_LABELLED_NOTES = 600
+
+
 def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: dict[str, Any] | None = None, title: str = "") -> Path:
     """One row per melody: notes as bars over time (quarter lengths), syllables on top, chords below."""
     import matplotlib
@@ -67,14 +71,19 @@ def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: 
     path = check_output_file(path)
     rows = [(k, v) for k, v in melodies.items() if v is not None and v.get("pitch")]
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 2.6 * len(rows)), squeeze=False)
+    from matplotlib.collections import PolyCollection
+
     for ax, (name, y) in zip(axes[:, 0], rows):
-        for i, (p, o, d) in enumerate(zip(y["pitch"], y["onset"], y["duration"])):
-            ax.add_patch(plt.Rectangle((o, p - 0.4), max(d, 0.1), 0.8, color="tab:blue", alpha=0.8))
-            syl = (y.get("syllables") or [])
+        boxes = [[(o, p - 0.4), (o + max(d, 0.1), p - 0.4), (o + max(d, 0.1), p + 0.4), (o, p + 0.4)]
+                 for p, o, d in zip(y["pitch"], y["onset"], y["duration"])]
+        ax.add_collection(PolyCollection(boxes, facecolors="tab:blue", alpha=0.8, linewidths=0))
+        labels = len(y["pitch"]) <= MAX_LABELLED_NOTES  # beyond, thousands of labels would only blot the roll
+        syl = (y.get("syllables") or []) if labels else []
+        for i, (p, o) in enumerate(zip(y["pitch"], y["onset"])):
             if i < len(syl) and syl[i]:
                 ax.text(o, p + 0.7, syl[i], fontsize=6, rotation=45)
         t = y.get("template") or (template if name not in ("reference", "direct") else None)  # direct has no template
-        if t and len(t.get("chord", [])) == len(y["pitch"]):
+        if labels and t and len(t.get("chord", [])) == len(y["pitch"]):
             last = None
             for o, c, k in zip(y["onset"], t["chord"], t["cadence"]):
                 if c != last:
