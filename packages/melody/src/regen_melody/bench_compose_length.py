@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     rows = []
+    load_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         for words in [int(w) for w in args.words.split(",") if w]:
             for side in args.sides.split(","):
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "bench": "compose_length", "run": str(args.run), "rows": rows,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "load_average_at_start": load_start,
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     out = Path(args.out)
