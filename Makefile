@@ -56,7 +56,7 @@ demo: setup
 	@set -e; mkdir -p $(OUT); : > $(OUT)/timings.txt; \
 	domains="$(if $(filter all,$(DOMAIN)),$(DOMAINS),$(DOMAIN))"; \
 	if [ "$(DOMAIN)" = all ] || [ "$(DOMAIN)" = toy ]; then t=$$(date +%s); \
-		$(BIN)/regen compare toy --config tiny --out $(OUT)/toy; \
+		$(BIN)/regen compare toy --config tiny --run $(OUT)/toy; \
 		echo "toy $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; fi; \
 	for d in $$domains; do [ "$$d" = toy ] && continue; t=$$(date +%s); \
 		echo "=== demo: $$d ==="; $(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d; \

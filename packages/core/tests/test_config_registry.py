@@ -27,6 +27,23 @@ def test_wrong_type_is_an_error_naming_the_key() -> None:
         load_run_config(ToyPairing, "toy", ["train.generate.lr=fast"])
 
 
+def test_a_domain_configs_own_check_is_a_config_error() -> None:
+    """A config's __post_init__ raising ValueError (the domains' way to check values) comes out as ConfigError."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Checked:
+        mode: str = "a"  # "a" or "b"
+
+        def __post_init__(self) -> None:
+            if self.mode not in ("a", "b"):
+                raise ValueError(f"pairing.mode {self.mode!r}: expected a or b")
+
+    assert build_config(Checked, overrides=["mode=b"]).mode == "b"
+    with pytest.raises(ConfigError, match="pairing.mode 'c': expected a or b"):
+        build_config(Checked, overrides=["mode=c"])
+
+
 def test_yaml_errors_name_the_file(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [unclosed")

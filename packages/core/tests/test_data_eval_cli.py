@@ -105,7 +105,7 @@ def test_interval() -> None:
 
 def test_cli_compare_train_evaluate_sample(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    assert cli.main(["compare", "toy", "--config", "toy", "--out", str(out)]) == 0
+    assert cli.main(["compare", "toy", "--config", "toy", "--run", str(out)]) == 0
     report = json.loads((out / "evaluation" / "report.json").read_text())
     names = [m["name"] for m in report["metrics"]]
     assert "mse_to_reference" in names and "seconds_per_sample" in names
@@ -120,11 +120,14 @@ def test_cli_compare_train_evaluate_sample(tmp_path: Path, capsys) -> None:
     assert list((out / "evaluation" / "examples" / "regeneration").glob("*.png"))
     # retraining a stage into the same folder without --resume is refused, nothing overwritten
     before = (out / "generate" / "final" / "model.safetensors").read_bytes()
-    assert cli.main(["train", "toy", "--stage", "generate", "--config", "toy", "--out", str(out)]) == 2
+    assert cli.main(["train", "toy", "--stage", "generate", "--config", "toy", "--run", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert (out / "generate" / "final" / "model.safetensors").read_bytes() == before
+    # --out, which named the run folder before --run, still works and says it is deprecated
     assert cli.main(["train", "toy", "--stage", "generate", "--config", "toy", "--out", str(out), "--resume",
                      "train.generate.max_steps=25"]) == 0
+    assert "--out is deprecated, use --run" in capsys.readouterr().err
+    assert json.loads((out / "generate" / "final" / "config.json").read_text())["training"]["steps"] == 25
     assert cli.main(["evaluate", "--run", str(out), "evaluate.seeds=[7]"]) == 0
     assert json.loads((out / "evaluation" / "report.json").read_text())["seeds"] == [7]
     assert cli.main(["sample", "--run", str(out), "--x", "2", "--out", str(tmp_path / "s")]) == 0
@@ -134,10 +137,10 @@ def test_cli_compare_train_evaluate_sample(tmp_path: Path, capsys) -> None:
 
 
 def test_cli_errors_are_one_clear_line(tmp_path: Path, capsys) -> None:
-    assert cli.main(["train", "toy", "--stage", "generate", "--out", str(tmp_path), "train.generate.max_step=3"]) == 2
+    assert cli.main(["train", "toy", "--stage", "generate", "--run", str(tmp_path), "train.generate.max_step=3"]) == 2
     err = capsys.readouterr().err
     assert "max_step" in err and "Traceback" not in err
-    assert cli.main(["train", "nope", "--stage", "generate", "--out", str(tmp_path)]) == 2
+    assert cli.main(["train", "nope", "--stage", "generate", "--run", str(tmp_path)]) == 2
     assert "no pairing named 'nope'" in capsys.readouterr().err
     assert cli.main(["evaluate", "--run", str(tmp_path / "missing")]) == 2
 

@@ -25,7 +25,7 @@ def regen(*argv: str, wait: bool = True) -> subprocess.Popen | subprocess.Comple
 
 
 def train_argv(out: Path, *extra: str) -> list[str]:
-    return ["train", "toy", "--stage", "generate", "--config", "toy", "--out", str(out),
+    return ["train", "toy", "--stage", "generate", "--config", "toy", "--run", str(out),
             "train.generate.max_steps=4000", "train.generate.save_every=200", "train.generate.keep_last=50", *extra]
 
 
@@ -69,7 +69,7 @@ def test_second_writer_is_refused_naming_the_pid_and_the_first_run_is_intact(tmp
     log = (shared / "generate" / "train_log.jsonl").read_text().splitlines()
     assert len(log) == len((lone / "generate" / "train_log.jsonl").read_text().splitlines())  # no step logged twice
     # The kernel released the lock when the first run ended: resuming (or a new stage) is allowed.
-    rc = cli.main(["train", "toy", "--stage", "regenerate", "--config", "toy", "--out", str(shared)])
+    rc = cli.main(["train", "toy", "--stage", "regenerate", "--config", "toy", "--run", str(shared)])
     assert rc == 0
 
 
@@ -103,7 +103,7 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
 
 def test_refused_training_leaves_run_config_byte_identical(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    base = ["train", "toy", "--stage", "generate", "--config", "toy", "--out", str(out)]
+    base = ["train", "toy", "--stage", "generate", "--config", "toy", "--run", str(out)]
     assert cli.main(base) == 0
     before = (out / "run_config.json").read_bytes()
     # refused because the stage already holds a run (no --resume), with new overrides

@@ -104,11 +104,11 @@ def test_train_sample_and_quick_bench_entry_points(tmp_path):
 
     tiny = [f"train.{s}.max_steps=2" for s in ("extract", "generate", "regenerate", "direct")]
     run = tmp_path / "run"
-    assert train.main(["--config", "toy", "--out", str(run), *tiny]) == 0
-    assert sample.main(["--model", str(run), "--class", "3", "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert train.main(["--config", "toy", "--run", str(run), *tiny]) == 0
+    assert sample.main(["--run", str(run), "--class", "3", "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").exists()
-    assert sample.main(["--model", str(run), "--class", "11", "--out", str(tmp_path / "x.png")]) == 2
-    assert train.main(["--config", "toy", "--out", str(run), "pairing.no_such_key=1"]) == 2
+    assert sample.main(["--run", str(run), "--class", "11", "--out", str(tmp_path / "x.png")]) == 2
+    assert train.main(["--config", "toy", "--run", str(run), "pairing.no_such_key=1"]) == 2
     out = tmp_path / "bench"
     small = ["pairing.n_train=64", "pairing.n_test=16", "pairing.classifier_steps=5", "pairing.sample_steps=2",
              "pairing.prior_dim=16", "pairing.prior_layers=1", "pairing.unet_channels=[8,16]",

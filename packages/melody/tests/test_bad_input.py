@@ -4,11 +4,11 @@ import warnings
 
 import pytest
 
-from regen_melody.data import (
-    CorruptScoreError, MelodyInputError, NoNotesError, PolyphonyWarning, folder_sources, parse_file, score_to_melody,
-    split_abc,
+from regen_melody.data import folder_sources, parse_file, score_to_melody, split_abc
+from regen_melody.errors import (
+    CorruptScoreError, EmptyLyricsError, MelodyInputError, NoNotesError, PolyphonyWarning, UnsupportedScriptError,
 )
-from regen_melody.lyrics import EmptyLyricsError, UnsupportedScriptError, syllabify
+from regen_melody.lyrics import syllabify
 
 
 def test_empty_lyrics():

@@ -45,7 +45,7 @@ def test_pd_analysis_runs_on_a_toy_run(tmp_path):
     from regen_core.pipeline import load_run
 
     from regen_melody.bench import with_key
-    from regen_melody.extract import melody_key
+    from regen_melody.theory import melody_key
     from regen_melody.generate import parse_key
 
     keyed = with_key(data["test"])
@@ -72,7 +72,8 @@ def test_chorale_weight_repeats_the_training_sopranos_for_the_regenerator():
     import pytest
     from regen_core.pipeline import load_run_config
 
-    from regen_melody.pairing import MelodyConfig, MelodyPairing
+    from regen_melody.config import MelodyConfig
+    from regen_melody.pairing import MelodyPairing
 
     sizes = {}
     for w in (1, 3):

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from regen_melody.extract import (
-    TemplateError, beat_of, chord_id, chord_name, chord_span, extract_template, find_key, infer_chords, meter_info,
-    shift_to_c, tonic_chord,
+from regen_melody.errors import TemplateError
+from regen_melody.extract import extract_template
+from regen_melody.theory import (
+    beat_of, chord_id, chord_name, chord_span, find_key, infer_chords, meter_info, shift_to_c, tonic_chord,
 )
 
 

@@ -3,7 +3,7 @@
 import torch
 
 from regen_melody.direct import LyricsToMelody
-from regen_melody.extract import MODES, chord_name
+from regen_melody.theory import MODES, chord_name
 from regen_melody.generate import LyricsToTemplate, parse_chord, parse_key
 from regen_melody.modules import NetConfig
 from regen_melody.regenerate import TemplateToMelody, melody_tokens, tokens_to_melody
@@ -77,7 +77,7 @@ def test_template_constrained_decoding_follows_the_template():
     assert all(chord_accuracy(m, t) == 1.0 and rhythm_accuracy(m, t) == 1.0 for m in every)
     assert sum(chord_accuracy(m, t) for m in free) / 4 < 0.9  # a random net alone does not follow it
     strong = r.sample(t, seed=0, decoding=TemplateDecoding(chord="strong", chord_bias=0.0, rhythm=True))
-    from regen_melody.extract import beat_of, chord_pitch_classes
+    from regen_melody.theory import beat_of, chord_pitch_classes
 
     for p, o, d, c in zip(strong["pitch"], strong["onset"], strong["duration"], t["chord"]):
         on_beat = abs(o - round(o)) < 1e-6  # 3/4: beats are quarters
@@ -94,7 +94,7 @@ def test_template_constrained_decoding_follows_the_template():
 def test_generator_register_and_key_choice():
     import pytest
 
-    from regen_melody.extract import shift_to_c
+    from regen_melody.theory import shift_to_c
     from regen_melody.generate import PRIOR_SCALE
     from regen_melody.regenerate import REGISTER_LO
 
@@ -156,9 +156,9 @@ def test_near_chord_pick_keeps_the_model_s_register():
 def test_direct_baseline_reads_an_optional_key_token():
     import pytest
 
-    from regen_melody.data import MelodyInputError
+    from regen_melody.errors import MelodyInputError
     from regen_melody.direct import KEY_UNKNOWN, key_index
-    from regen_melody.extract import key_name, melody_key
+    from regen_melody.theory import key_name, melody_key
     from regen_melody.regenerate import collate_aligned
 
     y = {"pitch": [67, 69, 71, 67, 62, 67], "onset": [0.0, 1.0, 2.0, 3.0, 4.0, 6.0], "duration": [1.0, 1.0, 1.0, 1.0, 2.0, 2.0],
@@ -190,7 +190,7 @@ def test_register_choice_median_takes_the_priors_median():
     import pytest
 
     from regen_melody.generate import prior_median
-    from regen_melody.pairing import MelodyConfig
+    from regen_melody.config import MelodyConfig
     from regen_melody.regenerate import REGISTER_LO
 
     assert prior_median(torch.log(torch.tensor([0.1, 0.3, 0.2, 0.4]))) == 2  # cdf 0.1, 0.4, 0.6, 1.0

@@ -12,13 +12,13 @@ regen_core instead.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from regen_core.cli_common import EVALUATION_SUBDIR, add_run_arg, add_threads_arg, parse, set_threads, user_errors
+
 from .metrics import cer, per, wer
-from regen_core.errors import cli_main
 
 
 def asr_report(pairing: Any, models: dict[str, Any], test: Any, *, n: int = 0, g2p_words: int = 500,
@@ -107,26 +107,24 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-@cli_main("regen")
+@user_errors("python -m regen_asr.evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="run folder (generate/, regenerate/, optionally direct/ and extract/)")
+    add_run_arg(p, help="run folder (generate/, regenerate/, optionally direct/ and extract/)")
     p.add_argument("--out", default=None, help="folder for asr_report.json (default RUN/evaluation)")
     p.add_argument("--n", type=int, default=0, help="test utterances (0 = all)")
     p.add_argument("--g2p-words", type=int, default=500, help="held-out CMUdict words for the G2P score (0 = skip)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    args = p.parse_args(argv)
-    import torch
-
+    add_threads_arg(p)
+    args = parse(p, argv)
     from regen_core.checkpoint import write_json_atomic
-    from regen_core.pipeline import load_run
+    from regen_core.pipeline import PipelineError, load_run
 
-    torch.set_num_threads(max(1, args.threads))
+    set_threads(args.threads)
     pairing, models = load_run(args.run)
     if pairing.name != "asr":
-        raise SystemExit(f"{args.run} is a {pairing.name!r} run, not an asr one")
+        raise PipelineError(f"{args.run} is a {pairing.name!r} run, not an asr one")
     report = asr_report(pairing, models, pairing.load_data()["test"], n=args.n, g2p_words=args.g2p_words)
-    out = Path(args.out or Path(args.run) / "evaluation")
+    out = Path(args.out or Path(args.run) / EVALUATION_SUBDIR)
     write_json_atomic(out / "asr_report.json", report)
     print("\n".join(summary_lines(report)))
     print(f"report: {out / 'asr_report.json'}")

@@ -1,6 +1,6 @@
 """The G2P (the extract stage): train it, score it on held-out CMUdict words, look words up.
 
-    python -m regen_asr.g2p train --out RUN [--config bench] [key=value ...]
+    python -m regen_asr.g2p train --run RUN [--config bench] [key=value ...]
     python -m regen_asr.g2p eval  --model RUN/extract/final [--n 0]
     python -m regen_asr.g2p words --model RUN/extract/final hello regeneration zyxwv
 
@@ -16,13 +16,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from typing import Any, Sequence
+
+from regen_core.cli_common import add_run_arg, parse
 
 from .extract import G2PExtractor, lexicon_split
 from .metrics import per, word_error
 from .vocab import G2PError, normalise
-from regen_core.errors import cli_main
 
 
 def evaluate_g2p(extractor: G2PExtractor, n: int = 0, beam: int | None = None) -> dict[str, Any]:
@@ -63,12 +65,11 @@ def load_extractor(model: str | None, config: str | None = None, overrides: Sequ
     return ASRPairing(cfg.pairing).build("extract").eval()
 
 
-@cli_main("regen")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.g2p", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    sp = sub.add_parser("train", help="train the neural G2P (the extract stage) into OUT/extract")
-    sp.add_argument("--out", required=True)
+    sp = sub.add_parser("train", help="train the neural G2P (the extract stage) into RUN/extract")
+    add_run_arg(sp, help="run folder (the G2P trains into RUN/extract)", old=("--out",))
     sp.add_argument("--config", "-c", default="bench",
                     help="preset (toy, tiny, bench) or YAML file; default bench, the full G2P recipe. Train every "
                          "stage of a run with the same config")
@@ -83,33 +84,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     sp = sub.add_parser("words", help="phonemes of words or sentences")
     sp.add_argument("--model", default=None, help="an extract model folder (default: untrained extractor)")
     sp.add_argument("words", nargs="+")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
+    from regen_core.cli import USER_ERRORS
 
-    if args.command == "train":
-        import torch
+    try:
+        if args.command == "train":
+            import torch
 
-        from regen_core.cli import main as regen_main
+            from regen_core.cli import main as regen_main
 
-        torch.set_num_threads(max(1, args.threads))  # a small model on a shared CPU: single-threaded is faster
-        return regen_main(["train", "asr", "--stage", "extract", "--out", args.out, "--config", args.config,
-                           *(["--resume"] if args.resume else []), *args.overrides])
-    ex = load_extractor(args.model)
-    if args.command == "eval":
-        res = evaluate_g2p(ex, args.n, args.beam)
-        if args.json:
-            print(json.dumps(res, indent=2))
-        else:
-            print(f"neural G2P on {res['words']} held-out CMUdict words (beam {res['beam']}): PER {res['g2p_per']:.2%}, "
-                  f"word error {res['g2p_wer']:.2%} ({res['seconds']:.1f} s)")
-            for e in res["examples"]:
-                print(f"  {e['word']:<16} ref {e['reference']:<28} got {e['predicted']}")
+            torch.set_num_threads(max(1, args.threads))  # a small model on a shared CPU: single-threaded is faster
+            return regen_main(["train", "asr", "--stage", "extract", "--run", args.run, "--config", args.config,
+                               *(["--resume"] if args.resume else []), *args.overrides])
+        ex = load_extractor(args.model)
+        if args.command == "eval":
+            res = evaluate_g2p(ex, args.n, args.beam)
+            if args.json:
+                print(json.dumps(res, indent=2))
+            else:
+                print(f"neural G2P on {res['words']} held-out CMUdict words (beam {res['beam']}): PER {res['g2p_per']:.2%}, "
+                      f"word error {res['g2p_wer']:.2%} ({res['seconds']:.1f} s)")
+                for e in res["examples"]:
+                    print(f"  {e['word']:<16} ref {e['reference']:<28} got {e['predicted']}")
+            return 0
+        for text in args.words:
+            for w in normalise(text).split():
+                phones = ex.word_phonemes([w])[0]
+                src = "cmudict" if w in ex.lexicon else "neural"
+                print(f"{w}\t{' '.join(phones)}\t({src})")
         return 0
-    for text in args.words:
-        for w in normalise(text).split():
-            phones = ex.word_phonemes([w])[0]
-            src = "cmudict" if w in ex.lexicon else "neural"
-            print(f"{w}\t{' '.join(phones)}\t({src})")
-    return 0
+    except (*USER_ERRORS, G2PError) as err:
+        print(f"regen_asr.g2p: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 
     regen list
     regen extract  PAIRING [--config C] [--split S] [--n N] --out DIR [key=value ...]
-    regen train    PAIRING --stage extract|generate|regenerate|direct [--config C] --out DIR [--resume] [key=value ...]
+    regen train    PAIRING --stage extract|generate|regenerate|direct [--config C] --run DIR [--resume] [key=value ...]
     regen sample   --run DIR [--x VALUE | --index I] [--side regeneration|direct] [--seed S] --out DIR
     regen evaluate --run DIR [--out DIR] [key=value ...]
-    regen compare  PAIRING [--config C] --out DIR [--resume] [key=value ...]
+    regen compare  PAIRING [--config C] --run DIR [--resume] [key=value ...]
+    regen new-pairing NAME --out DIR
+
+``--run`` always names a run folder (``DIR/<stage>/``), ``--out`` an output folder; the
+``--out`` that ``train`` and ``compare`` took for their run folder still works, with a notice.
 
 ``--config`` takes a preset name (``toy``, ``tiny``, ...) or a YAML file; ``key=value``
 overrides are type-checked (``train.generate.max_steps=200``, ``pairing.d_model=64``).
@@ -21,15 +25,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import registry
+from .cli_common import USER_ERRORS, add_run_arg
 from .config import to_dict
 from .contract import STAGES
 from .data import DataError
-from .errors import InputError, RegenError, cli_main
+from .errors import InputError, cli_main
 from .pipeline import PipelineError, load_run, load_run_config, train_stage
 from .runlock import run_lock
 
-#: Errors that are the user's to fix: printed as one clear line, exit status 2 (see :mod:`regen_core.errors`).
-USER_ERRORS = (RegenError,)
+__all__ = ["USER_ERRORS", "build_parser", "domain_main", "main"]
 
 
 def _pairing_and_config(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -54,7 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     pairing, run_cfg = _pairing_and_config(args)
-    rec = train_stage(pairing, args.stage, run_cfg, args.out, resume=args.resume)
+    rec = train_stage(pairing, args.stage, run_cfg, args.run, resume=args.resume)
     what = "explicit (nothing to train), saved" if rec.explicit else f"{rec.steps} steps in {rec.seconds:.1f} s"
     print(f"{pairing.name}:{args.stage}: {what} -> {rec.folder}")
     return 0
@@ -141,24 +145,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .cli_common import train_stages
     from .evaluate import evaluate, run_budgets
-    from .pipeline import final_dir
 
     pairing, run_cfg = _pairing_and_config(args)
-    out = Path(args.out)
+    out = Path(args.run)
     with run_lock(out):  # one writer for every stage and the report
         data = pairing.load_data()
-        for stage in STAGES:
-            if args.resume and final_dir(out, stage).exists():
-                print(f"{pairing.name}:{stage}: already trained in {final_dir(out, stage)}")
-                continue
-            rec = train_stage(pairing, stage, run_cfg, out, resume=args.resume, data=data)
-            print(f"{pairing.name}:{stage}: " + ("explicit" if rec.explicit else f"{rec.steps} steps, {rec.seconds:.1f} s"))
+        train_stages(pairing, run_cfg, out, data=data, resume=args.resume)
         pairing, models = load_run(out)
         report_dir = out / "evaluation"
         evaluate(pairing, models, data["test"], run_cfg.evaluate, report_dir, budgets=run_budgets(out))
     print((report_dir / "report.md").read_text())
     print(f"outputs: {out}\nreport: {report_dir / 'report.json'} and {report_dir / 'report.md'}")
+    return 0
+
+
+def cmd_new_pairing(args: argparse.Namespace) -> int:
+    from .scaffold import new_pairing
+
+    files = new_pairing(args.name, args.out)
+    root = Path(args.out)
+    print(f"scaffolded pairing {args.name!r} in {root} ({len(files)} files):")
+    for f in files:
+        print(f"  {f.relative_to(root)}")
+    print(f"next: pip install -e {root} && pytest {root}  (the contract test names each stub left to write)")
     return 0
 
 
@@ -187,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("train", help="train one stage")
     with_config(sp)
     sp.add_argument("--stage", required=True, choices=STAGES)
-    sp.add_argument("--out", required=True, help="run folder (the stage trains into OUT/<stage>)")
-    sp.add_argument("--resume", action="store_true", help="continue from OUT/<stage>/checkpoints/latest.json")
+    add_run_arg(sp, help="run folder (the stage trains into RUN/<stage>)", old=("--out",))
+    sp.add_argument("--resume", action="store_true", help="continue from RUN/<stage>/checkpoints/latest.json")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("sample", help="sample Y (and Y') from a trained run")
@@ -210,9 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("compare", help="train every stage of both sides with the config's budgets, then evaluate")
     with_config(sp)
-    sp.add_argument("--out", required=True)
+    add_run_arg(sp, help="run folder: RUN/<stage> per stage, the report in RUN/evaluation", old=("--out",))
     sp.add_argument("--resume", action="store_true", help="skip finished stages, resume unfinished ones")
     sp.set_defaults(func=cmd_compare)
+
+    sp = sub.add_parser("new-pairing", help="scaffold a new domain package (pyproject, config, pairing stubs, presets, contract test)")
+    sp.add_argument("name", help="the pairing's name, a lowercase Python identifier (package regen_NAME)")
+    sp.add_argument("--out", required=True, help="folder of the new package (must not exist or be empty)")
+    sp.set_defaults(func=cmd_new_pairing)
     return p
 
 
@@ -220,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    if getattr(args, "_run_required", False) and not args.run:
+        parser.error(f"`regen {args.command}` needs --run DIR")
     # key=value overrides may come anywhere after the command, also after --flags
     stray = [a for a in rest if a.startswith("-") or "=" not in a]
     if stray:

@@ -1,7 +1,10 @@
 """Configs: frozen dataclasses, YAML presets of values only, ``key=value`` overrides.
 
 OmegaConf structured configs do the type checking: an unknown key or a value of the
-wrong type is a :class:`ConfigError` naming the key, never a silent default.
+wrong type is a :class:`ConfigError` naming the key, never a silent default. A domain's
+config (``regen_<domain>/config.py``) checks the values types cannot express in its
+``__post_init__``, raising ``ValueError`` that names the key; :func:`build_config` reports it
+as a :class:`ConfigError` too.
 """
 
 from __future__ import annotations
@@ -130,6 +133,8 @@ def build_config(
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as err:
         raise ConfigError(_describe(err)) from None
+    except ValueError as err:  # a domain config's __post_init__ check, which names the key and the value expected
+        raise ConfigError(str(err)) from None
     obj = _tuples(obj)
     check_ranges(obj)
     return obj

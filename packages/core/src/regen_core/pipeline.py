@@ -90,7 +90,7 @@ def load_extractor(pairing: Any, out: str | Path | None) -> Any:
     if folder is None or not folder.exists():
         raise PipelineError(
             f"pairing {pairing.name!r} has a learned extractor: train the extract stage first "
-            f"(regen train {pairing.name} --stage extract --out {out})"
+            f"(regen train {pairing.name} --stage extract --run {out})"
         )
     ckpt.load_pretrained_weights(folder, extractor)
     return extractor.eval().requires_grad_(False)

@@ -1,34 +1,36 @@
 """The image demo (a few CPU minutes): ``python -m regen_image.demo --out DIR``.
 
 1. trains the ``tiny`` preset of the ``image`` pairing (KL autoencoder, latent diffusion,
-   pixel-diffusion baseline) and writes the comparison report (``regen compare``);
+   pixel-diffusion baseline) into ``DIR/run`` (finished stages are kept when run again) and writes
+   regen_core's comparison report, ``DIR/evaluation/report.md``;
 2. samples a grid per class from both sides: DIR/grid.png (regeneration), DIR/grid_direct.png.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from regen_core.cli import main as regen_main
+from regen_core import registry
+from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate, user_errors
 
 from . import sample
-from regen_core.errors import cli_main
+
+PROG = "python -m regen_image.demo"
 
 
-@cli_main("regen")
+@user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m regen_image.demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True)
+    p = demo_parser(PROG, __doc__, default_config="tiny", threads=None)
     p.add_argument("--pairing", default="image", choices=("image", "image-vq", "image-down"))
-    p.add_argument("--config", default="tiny")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
+    set_threads(args.threads)
     out = Path(args.out)
-    rc = regen_main(["compare", args.pairing, "--config", args.config, "--out", str(out), "--resume", *args.overrides])
-    if rc:
-        return rc
-    return sample.main(["--model", str(out), "--n", "4", "--side", "both", "--out", str(out / "grid.png")])
+    # 1. Every stage into DIR/run, then regeneration vs direct into DIR/evaluation.
+    done = train_and_evaluate(registry.pairing_class(args.pairing), out, args.config, args.overrides, progress=True)
+    print((done.evaluation / "report.md").read_text())
+    print(f"outputs: {out}\nreport: {done.evaluation / 'report.json'} and {done.evaluation / 'report.md'}")
+    # 2. A grid per class from both sides.
+    return sample.main(["--run", str(done.run), "--n", "4", "--side", "both", "--out", str(out / "grid.png")])
 
 
 if __name__ == "__main__":

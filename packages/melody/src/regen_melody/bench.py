@@ -80,7 +80,7 @@ def template_following(pairing: Any, models: dict[str, Any], test: Any, n_test: 
 
 def with_key(test: Any) -> list[dict[str, Any]]:
     """The rows of ``test`` with the lyrics condition widened to lyrics + the reference melody's key."""
-    from .extract import key_name, melody_key
+    from .theory import key_name, melody_key
 
     rows = []
     for i in range(len(test)):

@@ -23,32 +23,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
-from regen_core.errors import RegenError
+
+from .errors import CorruptScoreError, MelodyInputError, NoNotesError, PolyphonyWarning, TemplateError, UnusualMeterError
+from .theory import add_pitch_weight, chord_id, chord_span, infer_chords, meter_info
 
 PARSER_VERSION = "3"  # bump when score_to_melody changes: invalidates the parse cache
 SIXTEENTH = 0.25  # the position grid, in quarter lengths
 SUPPORTED_SUFFIXES = (".mid", ".midi", ".xml", ".musicxml", ".mxl", ".abc", ".krn")
 FOLK_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs")
-
-
-class MelodyInputError(RegenError, ValueError):
-    """Bad input for the melody pairing; the message names the file, field or value."""
-
-
-class NoNotesError(MelodyInputError):
-    """A score (or part) holds no pitched notes."""
-
-
-class CorruptScoreError(MelodyInputError):
-    """A MIDI / MusicXML / ABC file cannot be parsed."""
-
-
-class UnusualMeterError(MelodyInputError):
-    """A time signature the position grid cannot represent (bar longer than 48 sixteenths)."""
-
-
-class PolyphonyWarning(UserWarning):
-    """Polyphonic input where a melody was expected: the top voice was taken."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +50,7 @@ _QUALITY_OF_KIND = {"major": 1, "minor": 2, "diminished": 3, "augmented": 4}
 
 
 def _symbol_chord(cs: Any) -> int:
-    """A music21 ChordSymbol -> absolute chord id of :mod:`regen_melody.extract` (0 when unknown)."""
-    from .extract import chord_id
-
+    """A music21 ChordSymbol -> absolute chord id of :mod:`regen_melody.theory` (0 when unknown)."""
     try:
         root = cs.root().pitchClass
     except Exception:  # noqa: BLE001 - a malformed symbol is simply no hint
@@ -129,8 +109,6 @@ def _window_chords(score: Any, onsets: list[float], bar_ql: float, span: float, 
     """Chord hint per melody note from all parts' notes in each chord window (absolute ids)."""
     import numpy as np
 
-    from .extract import infer_chords
-
     events = []
     for part in score.parts:
         for n in part.stripTies().flatten().notes:
@@ -145,33 +123,18 @@ def _window_chords(score: Any, onsets: list[float], bar_ql: float, span: float, 
     n_win = int(np.ceil(end / span)) + 1
     weights = np.zeros((n_win, 12))
     for o, d, pc in events:
-        _add_weight(weights, o, d, pc, span)
+        add_pitch_weight(weights, o, d, pc, span)
     tonic = key_hint % 12 if key_hint >= 0 else 0
     minor = key_hint >= 12
     chords = infer_chords(weights, tonic=tonic, minor=minor)
     return [int(chords[min(int(o // span), n_win - 1)]) for o in onsets]
 
 
-def _add_weight(weights: Any, onset: float, dur: float, pc: int, span: float) -> None:
-    t, stop = onset, onset + dur
-    while t < stop - 1e-9:
-        w = int(t // span)
-        if w >= len(weights):
-            break
-        nxt = min(stop, (w + 1) * span)
-        if nxt <= t:  # float rounding put t on the window's end: step into the next window
-            w, nxt = w + 1, min(stop, (w + 2) * span)
-            if w >= len(weights):
-                break
-        weights[w, pc] += nxt - t
-        t = nxt
 
 
 def score_to_melody(score: Any, where: str, *, harmony: bool = False) -> dict[str, Any]:
     """One melody from a parsed music21 score: its top part, top voice; pick-up aligned to the bar grid."""
     from music21 import stream
-
-    from .extract import chord_span
 
     # 1. The melody part: the first (top) part; several parts means polyphony.
     parts = list(score.parts) if isinstance(score, stream.Score) and len(score.parts) else [score]
@@ -193,8 +156,6 @@ def score_to_melody(score: Any, where: str, *, harmony: bool = False) -> dict[st
                           f"positions follow the first one, {meter}", UserWarning, stacklevel=2)
     else:
         meter, bar_ql = "4/4", 4.0
-    from .extract import TemplateError, meter_info
-
     try:
         meter_info(meter)
     except TemplateError as err:

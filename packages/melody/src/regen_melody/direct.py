@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import MelodyInputError
-from .extract import melody_key
+from .errors import MelodyInputError
+from .theory import melody_key
 from .generate import PRIOR_SCALE, parse_key
 from .lyrics import FEATURE_SIZES, score_syllables, syllabify
 from .modules import AlignedTransformer, NetConfig, generator_for, pick

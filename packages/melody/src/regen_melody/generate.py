@@ -32,13 +32,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import MelodyInputError
-from .extract import (
-    MODES, N_CHORDS, PITCH_NAMES, QUALITIES, chord_id, chord_span, meter_info, shift_to_c, tonic_chord,
-)
+from .errors import MelodyInputError
 from .lyrics import FEATURE_SIZES, Syllable, score_syllables, syllabify
 from .modules import AlignedTransformer, NetConfig, generator_for, mask_below, pick
 from .regenerate import MAX_BEATS, METERS, N_AMBITUS, N_REGISTER, REGISTER_LO, meter_index
+from .theory import (
+    MODES, N_CHORDS, PITCH_NAMES, QUALITIES, chord_id, chord_span, meter_info, shift_to_c, tonic_chord,
+)
 
 MAX_ADVANCE = 2 * MAX_BEATS  # beats between consecutive syllable onsets, 0..24
 PRIOR_SCALE = 25.0  # prior tables are stored / 25: Adam's fixed step size then moves the logits 25x faster
@@ -233,7 +233,7 @@ class LyricsToTemplate(nn.Module):
         # 3. Chords per window: given (cycled) or a walk on the learned bigram; tonic at authentic cadences.
         given = [parse_chord(c) for c in (opts.get("chords") or [])]
         if given and transpose:
-            from .extract import transpose_chord
+            from .theory import transpose_chord
 
             given = [transpose_chord(c, transpose) for c in given]
         distinct = sorted(set(windows))

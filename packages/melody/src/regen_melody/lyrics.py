@@ -14,9 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from regen_core.errors import LimitError
-
-from .data import MelodyInputError
+from .errors import EmptyLyricsError, LyricsTooLongError, MelodyInputError, UnsupportedScriptError
 
 LANGUAGES = ("en", "de")
 CLAUSE, SENTENCE = ",;:", ".!?"
@@ -29,18 +27,6 @@ MAX_RUN = 15  # cap on "syllables since / until punctuation" features
 #: Longest lyrics a song is made from, in syllables (one note each; about 3,000 English words). Sampling is
 #: linear in the length (cached decoding), so this bounds time and memory, not correctness.
 MAX_SYLLABLES = 4000
-
-
-class EmptyLyricsError(MelodyInputError):
-    """The lyrics hold no word."""
-
-
-class LyricsTooLongError(MelodyInputError, LimitError):
-    """The lyrics have more syllables than :data:`MAX_SYLLABLES`."""
-
-
-class UnsupportedScriptError(MelodyInputError):
-    """The lyrics use a script other than Latin (only English and German are supported)."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .extract import beat_of, chord_pitch_classes, extract_template, find_key, meter_info, shift_to_c
+from .extract import extract_template
+from .theory import beat_of, chord_pitch_classes, find_key, meter_info, shift_to_c
 
 N_DUR_BINS = 132
 
@@ -172,7 +173,7 @@ def melody_distance(pred: dict[str, Any], ref: dict[str, Any]) -> float:
 def melody_metrics(prediction: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
     """TeleMelody's seven metrics of one predicted melody, plus PDk."""
     if not prediction.get("pitch"):
-        from .data import NoNotesError
+        from .errors import NoNotesError
 
         raise NoNotesError("the predicted melody has no notes: nothing to judge")
     t = _template_for(prediction, reference)

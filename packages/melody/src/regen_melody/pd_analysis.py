@@ -88,7 +88,7 @@ def analyse(run: Path, seeds: tuple[int, ...], n_test: int, temperature: float,
             shifts: tuple[int, ...] = SHIFTS, split: str = "test", key_choice: str = "") -> dict[str, Any]:
     from regen_core.pipeline import load_run
 
-    from .extract import PITCH_NAMES, shift_to_c
+    from .theory import PITCH_NAMES, shift_to_c
     from .regenerate import UNCONSTRAINED
 
     pairing, models = load_run(run)

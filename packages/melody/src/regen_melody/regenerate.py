@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .extract import MODES, N_CHORDS, check_template, chord_pitch_classes, meter_info
+from .extract import check_template
+from .theory import MODES, N_CHORDS, chord_pitch_classes, meter_info
 from .modules import AlignedTransformer, NetConfig, generator_for, mask_below, mask_from
 
 METERS = ("4/4", "3/4", "2/4", "6/8", "3/8", "9/8", "12/8", "2/2", "3/2", "6/4", "5/4", "other")

@@ -8,7 +8,7 @@ from typing import Any
 from regen_core.atomic import atomic_path, check_output_file
 from regen_core.errors import OutputPathError
 
-from .extract import chord_name, transpose_chord
+from .theory import chord_name, transpose_chord
 
 
 def to_stream(y: dict[str, Any], title: str = "") -> Any:

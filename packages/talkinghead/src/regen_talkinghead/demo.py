@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-import argparse
 import resource
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from regen_core.cli_common import demo_parser, parse, scaled_budgets, set_threads
 
 DEMO_TEXT = "Please call me back before the morning meeting."
 
@@ -31,17 +31,12 @@ def _cpu() -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m regen_talkinghead.demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True)
-    p.add_argument("--config", default="tiny", help="preset or YAML (default tiny: small models, short budgets)")
+    p = demo_parser("python -m regen_talkinghead.demo", __doc__, default_config="tiny")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds and max_cpu_seconds")
     p.add_argument("--text", default=DEMO_TEXT, help="the sentence animated in DIR/samples")
     p.add_argument("--n-compare", type=int, default=2, help="test utterances in DIR/compare")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
-    args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
+    args = parse(p, argv)
+    set_threads(args.threads)
     from regen_core.contract import regenerate_pipeline
     from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import load_run, load_run_config
@@ -58,13 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0, c0 = time.perf_counter(), _cpu()
     phases: dict[str, float] = {}
     overrides = list(args.overrides)
-    base = load_run_config(TalkingHeadPairing, args.config, overrides)
-    if args.budget_scale != 1.0:
-        for stage in ("generate", "regenerate", "direct"):
-            for key in ("max_seconds", "max_cpu_seconds"):
-                secs = getattr(getattr(base.train, stage), key)
-                if secs > 0:
-                    overrides.append(f"train.{stage}.{key}={secs * args.budget_scale}")
+    overrides += scaled_budgets(load_run_config(TalkingHeadPairing, args.config, overrides), args.budget_scale,
+                                keys=("max_seconds", "max_cpu_seconds"))
     run_cfg = load_run_config(TalkingHeadPairing, args.config, overrides)
     # 1. Corpus.
     print("[demo] corpus (espeak-ng speech + rendered faces) ...", flush=True)

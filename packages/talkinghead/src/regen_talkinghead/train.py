@@ -1,6 +1,7 @@
-"""``python -m regen_talkinghead.train --stage STAGE --out DIR [--config toy|tiny|FILE] [key=value ...]``.
+"""``python -m regen_talkinghead.train --stage STAGE --run DIR [--config toy|tiny|FILE] [key=value ...]``.
 
-The shared trainer (``regen train talkinghead ...``) with the pairing filled in. Stages: extract
+The shared trainer (``regen train talkinghead ...``) with the pairing filled in; the stage trains
+into ``DIR/<stage>``. Stages: extract
 (explicit: the fitter is saved, nothing is trained), generate, regenerate, direct.
 """
 

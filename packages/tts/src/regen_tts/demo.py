@@ -12,27 +12,24 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from regen_core.errors import cli_main
+from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_parser, parse, scaled_budgets, set_threads, user_errors
 
 DEMO_TEXT = "Dr. Smith bought 3 apples for $2.50 on the 21st of May, and then he walked home."
 
 
-@cli_main("regen")
+@user_errors("python -m regen_tts.demo")
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m regen_tts.demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True)
-    p.add_argument("--config", default="demo", help="preset or YAML (default demo: tiny models, short budgets)")
+    p = demo_parser("python -m regen_tts.demo", __doc__, default_config="demo", threads=None)
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds (e.g. 0.3 for a quick look)")
     p.add_argument("--text", default=DEMO_TEXT, help="the sentence spoken in DIR/samples")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
+    set_threads(args.threads)
     from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import load_run, load_run_config
     from regen_core.speech.audio import save_wav
@@ -46,22 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     overrides = list(args.overrides)
-    base = load_run_config(TTSPairing, args.config, overrides)
-    if args.budget_scale != 1.0:
-        for stage in ("generate", "regenerate", "direct"):
-            secs = getattr(base.train, stage).max_seconds
-            if secs > 0:
-                overrides.append(f"train.{stage}.max_seconds={secs * args.budget_scale}")
+    overrides += scaled_budgets(load_run_config(TTSPairing, args.config, overrides), args.budget_scale)
     # 1-2. Corpus and training (finished stages are kept when the demo is run again).
-    print(f"[demo] corpus + training into {out / 'run'} ...", flush=True)
-    run = train_run(args.config, out / "run", overrides)
+    print(f"[demo] corpus + training into {out / RUN_SUBDIR} ...", flush=True)
+    run = train_run(args.config, out / RUN_SUBDIR, overrides)
     print(f"[demo] corpus + training: {time.perf_counter() - t0:.0f} s", flush=True)
     pairing, models = load_run(run)
     run_cfg = load_run_config(TTSPairing, args.config, overrides)
     # 3. Evaluation.
     print("[demo] evaluating regeneration vs direct ...", flush=True)
     data = pairing.load_data()
-    evaluate(pairing, models, data["test"], run_cfg.evaluate, out / "evaluation", budgets=run_budgets(run), progress=False)
+    evaluate(pairing, models, data["test"], run_cfg.evaluate, out / EVALUATION_SUBDIR, budgets=run_budgets(run), progress=False)
     print(f"[demo] evaluation done at {time.perf_counter() - t0:.0f} s", flush=True)
     # 4. Vocoder fine-tuning on generator mels.
     effect = None

@@ -1,7 +1,8 @@
-"""``python -m regen_tts.train [--codec] --stage STAGE --out DIR [--config toy|tiny|FILE] [key=value ...]``.
+"""``python -m regen_tts.train [--codec] --stage STAGE --run DIR [--config toy|tiny|FILE] [key=value ...]``.
 
-The shared trainer (``regen train tts ...``) with the pairing filled in; ``--codec`` trains the
-``tts-codec`` pairing instead. Stages: extract, generate, regenerate, direct.
+The shared trainer (``regen train tts ...``) with the pairing filled in; the stage trains into
+``DIR/<stage>``; ``--codec`` trains the ``tts-codec`` pairing instead. Stages: extract, generate,
+regenerate, direct.
 """
 
 from __future__ import annotations

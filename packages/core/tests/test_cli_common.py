@@ -1,0 +1,64 @@
+"""The helpers every domain entry point shares: --run with deprecated aliases, budgets, train_stages, the demo layout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from regen_core.cli_common import (
+    USER_ERRORS, add_run_arg, demo_parser, parse, renamed_flags, scaled_budgets, train_and_evaluate, train_stages,
+    user_errors,
+)
+from regen_core.config import ConfigError
+from regen_core.examples.toy import ToyPairing
+from regen_core.pipeline import load_run_config
+
+
+def test_run_flag_and_its_deprecated_alias(capsys) -> None:
+    p = argparse.ArgumentParser(prog="x")
+    add_run_arg(p, old=("--out",))
+    assert parse(p, ["--run", "a"]).run == "a"
+    assert capsys.readouterr().err == ""
+    assert parse(p, ["--out", "b"]).run == "b"
+    assert "x: note: --out is deprecated, use --run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse(p, [])
+    assert "--run" in capsys.readouterr().err
+
+
+def test_renamed_flags_rewrites_and_notes(capsys) -> None:
+    assert renamed_flags(["--model", "r", "--model=s", "--out", "o"], {"--model": "--run"}, "p") == \
+        ["--run", "r", "--run=s", "--out", "o"]
+    assert capsys.readouterr().err.count("--model is deprecated") == 2
+
+
+def test_scaled_budgets_leave_unlimited_stages_alone() -> None:
+    cfg = load_run_config(ToyPairing, "toy", ["train.generate.max_seconds=10", "train.direct.max_cpu_seconds=4"])
+    assert scaled_budgets(cfg, 1.0) == []
+    assert scaled_budgets(cfg, 0.5) == ["train.generate.max_seconds=5.0"]
+    assert scaled_budgets(cfg, 0.5, keys=("max_seconds", "max_cpu_seconds")) == \
+        ["train.generate.max_seconds=5.0", "train.direct.max_cpu_seconds=2.0"]
+
+
+def test_user_errors_is_one_line_and_status_2(capsys) -> None:
+    @user_errors("prog")
+    def main() -> int:
+        raise ConfigError("config key 'x': bad")
+
+    assert ConfigError in USER_ERRORS
+    assert main() == 2
+    assert capsys.readouterr().err == "prog: error: config key 'x': bad\n"
+
+
+def test_demo_layout_and_kept_stages(tmp_path: Path) -> None:
+    args = parse(demo_parser("demo", None, default_config="toy"), ["--out", str(tmp_path), "train.generate.max_steps=3"])
+    done = train_and_evaluate(ToyPairing, args.out, args.config, args.overrides, log=None)
+    assert done.run == tmp_path / "run" and done.evaluation == tmp_path / "evaluation"
+    assert (tmp_path / "run" / "generate" / "final" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "evaluation" / "report.json").read_text())["metrics"]
+    lines: list[str] = []
+    records = train_stages(done.pairing, done.run_cfg, done.run, data=done.data, log=lines.append)
+    assert all(r is None for r in records.values()) and all("already trained" in ln for ln in lines)
