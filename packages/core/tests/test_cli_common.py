@@ -10,8 +10,8 @@ import pytest
 
 from regen_core.cli_common import (
     USER_ERRORS, add_run_arg, demo_parser, parse, renamed_flags, scaled_budgets, train_and_evaluate, train_stages,
-    user_errors,
 )
+from regen_core.errors import cli_main
 from regen_core.config import ConfigError
 from regen_core.examples.toy import ToyPairing
 from regen_core.pipeline import load_run_config
@@ -43,12 +43,12 @@ def test_scaled_budgets_leave_unlimited_stages_alone() -> None:
         ["train.generate.max_seconds=5.0", "train.direct.max_cpu_seconds=2.0"]
 
 
-def test_user_errors_is_one_line_and_status_2(capsys) -> None:
-    @user_errors("prog")
+def test_cli_main_is_one_line_and_status_2(capsys) -> None:
+    @cli_main("prog")
     def main() -> int:
         raise ConfigError("config key 'x': bad")
 
-    assert ConfigError in USER_ERRORS
+    assert issubclass(ConfigError, USER_ERRORS)  # every user error derives from regen_core.errors.RegenError
     assert main() == 2
     assert capsys.readouterr().err == "prog: error: config key 'x': bad\n"
 

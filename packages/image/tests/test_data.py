@@ -113,3 +113,50 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "bad" / "0" / "broken.png").write_bytes(b"not a png at all")
     with pytest.raises(ImageDataError, match="broken.png"):
         load_folder(tmp_path / "bad")
+
+
+def _folder_of(tmp_path: Path, name: str, images: list) -> Path:
+    from PIL import Image
+
+    root = tmp_path / name
+    for i, img in enumerate(images):
+        (root / str(i % 2)).mkdir(parents=True, exist_ok=True)
+        (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(root / str(i % 2) / f"{i}.png")
+    return root
+
+
+def test_16bit_png_is_scaled_by_its_bit_depth(tmp_path):
+    from PIL import Image
+
+    ramp = (np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 256).astype(np.uint16)  # 0 .. 65280
+    root = _folder_of(tmp_path, "deep", [ramp, ramp // 2, ramp, ramp // 2])
+    with Image.open(root / "0" / "0.png") as img:
+        assert img.mode in ("I;16", "I") and np.asarray(img).max() == 65280  # a real 16-bit file
+    images, labels, _ = load_folder(root, size=16)  # class 0: the ramp, class 1: half of it
+    for im, label in zip(images, labels):
+        np.testing.assert_allclose(im[0], (ramp if label == 0 else ramp // 2) / 65535.0, atol=1e-6)
+    assert (images >= 1.0).mean() < 0.01  # not clipped to white
+
+
+def test_transparent_png_is_refused_or_composited_as_asked(tmp_path, capsys):
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)
+    rgba[..., :3] = 200  # grey ink
+    rgba[..., 3] = 0
+    rgba[4:12, 4:12, 3] = 255  # an opaque square on a transparent ground
+    root = _folder_of(tmp_path, "alpha", [rgba, rgba])
+    with pytest.raises(ImageDataError, match=r"transparent pixels.*pairing\.alpha"):
+        load_folder(root, size=16)
+    grey = 200 / 255.0
+    on_black, _, _ = load_folder(root, size=16, alpha="black")
+    assert "2 of 2 images have transparency, composited on black" in capsys.readouterr().err
+    np.testing.assert_allclose(on_black[0, 0, 4:12, 4:12], grey, atol=1e-3)
+    np.testing.assert_allclose(on_black[0, 0, :4], 0.0, atol=1e-6)
+    on_white, _, _ = load_folder(root, size=16, alpha="white", channels=3)
+    np.testing.assert_allclose(on_white[0, :, :4], 1.0, atol=1e-6)
+    np.testing.assert_allclose(on_white[0, :, 4:12, 4:12], grey, atol=1e-3)
+    opaque = rgba.copy()
+    opaque[..., 3] = 255  # an alpha channel that hides nothing is read as RGB, without a notice
+    images, _, _ = load_folder(_folder_of(tmp_path, "opaque", [opaque, opaque]), size=16)
+    np.testing.assert_allclose(images, grey, atol=1e-3)
+    with pytest.raises(ImageDataError, match="pairing.alpha must be"):
+        load_folder(root, size=16, alpha="green")

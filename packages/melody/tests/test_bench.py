@@ -31,6 +31,14 @@ def test_pd_analysis_runs_on_a_toy_run(tmp_path):
         train_stage(pairing, stage, cfg, tmp_path / "run", data=data)
     assert pd_main(["--run", str(tmp_path / "run"), "--out", str(tmp_path / "pd"), "--seeds", "0", "--n-test", "1",
                     "--shifts", "0,5"]) == 0
+    # the compose-length benchmark at a tiny size, on the same run
+    from regen_melody.bench_compose_length import main as length_main
+
+    assert length_main(["--run", str(tmp_path / "run"), "--out", str(tmp_path / "len.json"), "--words", "5,20",
+                        "--uncached-words", "5"]) == 0
+    rows = json.loads((tmp_path / "len.json").read_text())["rows"]
+    assert [(r["words"], r["side"], r["cached"]) for r in rows][:2] == [(5, "regeneration", True), (5, "direct", True)]
+    assert len(rows) == 6 and all(r["wall_s"] > 0 and r["syllables"] >= r["words"] for r in rows)
     r = json.loads((tmp_path / "pd" / "pd_analysis.json").read_text())
     assert r["n_test"] == 1 and set(r["regeneration"]["default"]["PD_by_tonic_shift"]) == {"0", "5"}
     values = [r["direct"]["PD"], r["regeneration"]["unconstrained"]["PD_oracle_shift"],

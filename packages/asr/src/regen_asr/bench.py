@@ -26,12 +26,12 @@ import json
 import os
 import platform
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from regen_core.errors import cli_main
 
 
 def _mean_std(values: list[float]) -> dict[str, Any]:
@@ -205,6 +205,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     return result
 
 
+@cli_main("python -m regen_asr.bench")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
@@ -225,20 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from regen_core.checkpoint import write_json_atomic
-    from regen_core.cli import USER_ERRORS
 
     torch.set_num_threads(max(1, args.threads))
     config = args.config or ("toy" if args.quick else "bench")
     sizes = args.sizes or ([0] if args.quick else [100, 500, 0])
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    try:
-        result = run_bench(args.out, config=config, overrides=args.overrides, sizes=sizes, seeds=seeds,
-                           n_test=args.n_test or (4 if args.quick else 0), peer=not (args.quick or args.no_peer),
-                           progress=args.progress, g2p_words=200 if args.quick else args.g2p_words,
-                           extract_from=args.extract_from, compare_modes=args.compare_modes)
-    except USER_ERRORS as err:
-        print(f"regen_asr.bench: error: {err}", file=sys.stderr)
-        return 2
+    result = run_bench(args.out, config=config, overrides=args.overrides, sizes=sizes, seeds=seeds,
+                       n_test=args.n_test or (4 if args.quick else 0), peer=not (args.quick or args.no_peer),
+                       progress=args.progress, g2p_words=200 if args.quick else args.g2p_words,
+                       extract_from=args.extract_from, compare_modes=args.compare_modes)
     result["quick"] = args.quick
     out = Path(args.out)
     write_json_atomic(out / "bench.json", result)

@@ -16,10 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_parser, parse, set_threads, train_stages, user_errors
+from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_parser, parse, set_threads, train_stages
+from regen_core.errors import cli_main
 
 
-@user_errors("python -m regen_asr.demo")
+@cli_main("python -m regen_asr.demo")
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(demo_parser("python -m regen_asr.demo", __doc__, default_config="tiny"), argv)
     from regen_core.checkpoint import write_json_atomic

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from regen_core.cli_common import EVALUATION_SUBDIR, add_run_arg, add_threads_arg, parse, set_threads, user_errors
+from regen_core.cli_common import EVALUATION_SUBDIR, add_run_arg, add_threads_arg, parse, set_threads
+from regen_core.errors import cli_main
 
 from .metrics import cer, per, wer
 
@@ -107,7 +108,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-@user_errors("python -m regen_asr.evaluate")
+@cli_main("python -m regen_asr.evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.evaluate", description=__doc__.split("\n\n")[0])
     add_run_arg(p, help="run folder (generate/, regenerate/, optionally direct/ and extract/)")

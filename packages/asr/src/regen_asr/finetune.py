@@ -29,11 +29,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
+from regen_core.errors import RegenError, cli_main
 
 STAGES = ("generate", "direct")  # the two paired sides, fine-tuned with the same budget
 
 
-class FinetuneError(ValueError):
+class FinetuneError(RegenError, ValueError):
     """The fine-tuning cannot run as asked (bad budget or option)."""
 
 
@@ -168,6 +169,7 @@ def summary(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+@cli_main("python -m regen_asr.finetune")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.finetune", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a trained run folder (extract, generate, regenerate, direct)")
@@ -187,19 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from regen_core.checkpoint import write_json_atomic
-    from regen_core.cli import USER_ERRORS
-    from regen_speech.ljspeech import SpeechDataError
 
     torch.set_num_threads(max(1, args.threads))
-    try:
+    from regen_core.runlock import run_lock
+
+    with run_lock(args.out):  # one writer per run folder
         result = run_finetune(args.run, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, warmup_steps=args.warmup_steps, fsdd_dir=args.fsdd_dir,
                               n_test=args.n_test, p2g_text=args.p2g_text, progress=args.progress)
-    except (*USER_ERRORS, SpeechDataError, FinetuneError) as err:
-        print(f"regen_asr.finetune: error: {err}", file=sys.stderr)
-        return 2
-    result["command"] = "python -m regen_asr.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_json_atomic(Path(args.out) / "finetune.json", result)
+        result["command"] = "python -m regen_asr.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_json_atomic(Path(args.out) / "finetune.json", result)
     print("\n".join(summary(result)))
     print(f"finetune: {Path(args.out) / 'finetune.json'} ({result['seconds']:.0f} s)")
     return 0

@@ -23,6 +23,7 @@ import numpy as np
 
 from .recogniser import TimedToken
 from .vocab import WORD_SEP
+from regen_core.errors import cli_main
 
 
 @dataclass
@@ -60,6 +61,7 @@ def transcribe_audio(audio: np.ndarray, models: dict[str, Any], *, sample_rate: 
     return result
 
 
+@cli_main("python -m regen_asr.transcribe")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.transcribe", description=__doc__.split("\n\n")[0])
     p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
@@ -71,50 +73,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    from regen_core.cli import USER_ERRORS
-    from regen_core.pipeline import load_run
+    from regen_core.errors import one_line
+    from regen_core.pipeline import PipelineError, load_run
     from regen_speech.audio import AudioError, load_audio
 
     torch.set_num_threads(max(1, args.threads))
-    try:
-        pairing, models = load_run(args.model)
-        if pairing.name != "asr" or "generate" not in models or "regenerate" not in models:
-            print(f"regen_asr.transcribe: error: {args.model} is not an asr run with generate/ and regenerate/ stages",
-                  file=sys.stderr)
-            return 2
-        sr = pairing.config.sample_rate
-        if hasattr(models["regenerate"], "warm_up"):
-            models["regenerate"].warm_up()  # build the lexicon decoder once, before the first file is timed
-        status = 0
-        for path in args.audio:
-            try:
-                loaded = load_audio(path, sr, verbose=args.verbose)
-                result = transcribe_audio(loaded.audio, models, sample_rate=sr, direct=args.direct)
-                result.notes = list(loaded.notes)
-            except AudioError as err:
-                print(f"regen_asr.transcribe: error: {err}", file=sys.stderr)
-                status = 2
-                continue
-            if args.json:
-                print(json.dumps({"file": str(path), **asdict(result), "rtf": result.rtf}))
-                continue
-            print(f"{path}: {result.text}")
-            if result.direct is not None:
-                print(f"  direct baseline: {result.direct}")
-            print(f"  phonemes ({len(result.phonemes)}), start-end seconds:")
-            line = "   "
-            for t in result.phonemes:
-                item = f" {t.token}@{t.start:.2f}-{t.end:.2f}"
-                if len(line) + len(item) > 100:
-                    print(line)
-                    line = "   "
-                line += item
-            print(line)
-            print(f"  {result.audio_seconds:.2f} s of audio in {result.seconds:.3f} s (RTF {result.rtf:.3f})")
-        return status
-    except USER_ERRORS as err:
-        print(f"regen_asr.transcribe: error: {err}", file=sys.stderr)
-        return 2
+    pairing, models = load_run(args.model)
+    if pairing.name != "asr" or "generate" not in models or "regenerate" not in models:
+        raise PipelineError(f"{args.model} is not an asr run with generate/ and regenerate/ stages")
+    sr = pairing.config.sample_rate
+    if hasattr(models["regenerate"], "warm_up"):
+        models["regenerate"].warm_up()  # build the lexicon decoder once, before the first file is timed
+    status = 0
+    for path in args.audio:
+        try:
+            loaded = load_audio(path, sr, verbose=args.verbose)
+            result = transcribe_audio(loaded.audio, models, sample_rate=sr, direct=args.direct)
+            result.notes = list(loaded.notes)
+        except AudioError as err:
+            print(f"regen: error: {one_line(err)}", file=sys.stderr)  # the other files are still transcribed
+            status = 2
+            continue
+        if args.json:
+            print(json.dumps({"file": str(path), **asdict(result), "rtf": result.rtf}))
+            continue
+        print(f"{path}: {result.text}")
+        if result.direct is not None:
+            print(f"  direct baseline: {result.direct}")
+        print(f"  phonemes ({len(result.phonemes)}), start-end seconds:")
+        line = "   "
+        for t in result.phonemes:
+            item = f" {t.token}@{t.start:.2f}-{t.end:.2f}"
+            if len(line) + len(item) > 100:
+                print(line)
+                line = "   "
+            line += item
+        print(line)
+        print(f"  {result.audio_seconds:.2f} s of audio in {result.seconds:.3f} s (RTF {result.rtf:.3f})")
+    return status
 
 
 if __name__ == "__main__":

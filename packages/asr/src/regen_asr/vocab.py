@@ -13,6 +13,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from regen_speech.sentences import number_to_words  # one English number speller for every domain
+from regen_core.errors import RegenError
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 SPECIALS = (PAD, BOS, EOS)
@@ -29,7 +30,7 @@ LETTERS = tuple("abcdefghijklmnopqrstuvwxyz")
 CHARS = (" ", "'") + LETTERS
 
 
-class G2PError(ValueError):
+class G2PError(RegenError, ValueError):
     """A word the grapheme-to-phoneme step cannot handle (e.g. non-Latin script); names the word."""
 
 

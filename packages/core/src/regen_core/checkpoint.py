@@ -38,12 +38,13 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
+from .errors import RegenError
 
 MANIFEST = "manifest.json"
 LATEST = "latest.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RegenError, RuntimeError):
     """A checkpoint or model folder is missing, truncated, tampered with or incompatible."""
 
 
@@ -73,15 +74,9 @@ def _fsync_dir(path: Path) -> None:
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON to ``path`` via a temporary file + rename (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    from .atomic import write_json
+
+    write_json(path, data)
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:

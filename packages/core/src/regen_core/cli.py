@@ -29,7 +29,9 @@ from .cli_common import USER_ERRORS, add_run_arg
 from .config import to_dict
 from .contract import STAGES, ParsesX, Visualises
 from .data import DataError
+from .errors import InputError, cli_main
 from .pipeline import PipelineError, load_run, load_run_config, train_stage
+from .runlock import run_lock
 
 __all__ = ["USER_ERRORS", "build_parser", "domain_main", "main"]
 
@@ -96,7 +98,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         x = pairing.parse_x(args.x) if isinstance(pairing, ParsesX) else args.x
         reference = None
     else:
-        test = pairing.load_data()[args.split]
+        data = pairing.load_data()
+        if args.split not in data:
+            raise InputError(f"pairing {pairing.name!r} has no split {args.split!r} (has {', '.join(data)})")
+        test = data[args.split]
+        if not 0 <= args.index < len(test):
+            raise InputError(f"--index {args.index} is out of range: the {args.split} split has {len(test)} examples")
         ex = test[args.index]
         x, reference = ex[pairing.x.name], ex[pairing.y.name]
     out = Path(args.out)
@@ -141,11 +148,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     pairing, run_cfg = _pairing_and_config(args)
     out = Path(args.run)
-    data = pairing.load_data()
-    train_stages(pairing, run_cfg, out, data=data, resume=args.resume)
-    pairing, models = load_run(out)
-    report_dir = out / "evaluation"
-    evaluate(pairing, models, data["test"], run_cfg.evaluate, report_dir, budgets=run_budgets(out))
+    with run_lock(out):  # one writer for every stage and the report
+        data = pairing.load_data()
+        train_stages(pairing, run_cfg, out, data=data, resume=args.resume)
+        pairing, models = load_run(out)
+        report_dir = out / "evaluation"
+        evaluate(pairing, models, data["test"], run_cfg.evaluate, report_dir, budgets=run_budgets(out))
     print((report_dir / "report.md").read_text())
     print(f"outputs: {out}\nreport: {report_dir / 'report.json'} and {report_dir / 'report.md'}")
     return 0
@@ -222,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("regen")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -235,11 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "overrides"):
             parser.error(f"`regen {args.command}` takes no key=value overrides: {' '.join(rest)}")
         args.overrides = [*args.overrides, *rest]
-    try:
-        return args.func(args)
-    except USER_ERRORS as err:
-        print(f"regen {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    return args.func(args)
 
 
 def domain_main(pairing: str, command: str, argv: Sequence[str] | None = None) -> int:

@@ -19,23 +19,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .checkpoint import CheckpointError
-from .config import ConfigError
 from .contract import STAGES
-from .data import DataError
-from .pipeline import PipelineError
-from .registry import RegistryError
-from .scaffold import ScaffoldError
-from .trainer import NonFiniteLossError, TrainerError
+from .errors import RegenError
+from .runlock import run_lock
 
 #: Errors that are the user's to fix: printed as one clear line, exit status 2 (``regen`` and every entry point).
-USER_ERRORS = (ConfigError, RegistryError, PipelineError, CheckpointError, TrainerError, NonFiniteLossError, DataError,
-               ScaffoldError)
+#: Every such error derives from :class:`regen_core.errors.RegenError`.
+USER_ERRORS = (RegenError,)
 
 #: Sub-folders of a demo's output folder (the same in every domain).
 RUN_SUBDIR = "run"
@@ -107,23 +101,6 @@ def set_threads(n: int | None) -> None:
     torch.set_num_threads(max(1, int(n)))
 
 
-def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Decorator for an entry point's ``main``: a user's error prints ``prog: error: ...`` and returns 2."""
-
-    def wrap(fn: Callable[..., int]) -> Callable[..., int]:
-        @functools.wraps(fn)
-        def main(*args: Any, **kwargs: Any) -> int:
-            try:
-                return fn(*args, **kwargs)
-            except USER_ERRORS as err:
-                print(f"{prog}: error: {err}", file=sys.stderr)
-                return 2
-
-        return main
-
-    return wrap
-
-
 def scaled_budgets(run_cfg: Any, scale: float, keys: Sequence[str] = ("max_seconds",),
                    stages: Sequence[str] = ("generate", "regenerate", "direct")) -> list[str]:
     """Overrides multiplying each stage's time budgets (``keys``) by ``scale``; budgets of 0 (no limit) stay 0."""
@@ -144,19 +121,20 @@ def train_stages(pairing: Any, run_cfg: Any, run: str | Path, *, data: Any = Non
     ``resume`` (unfinished ones resume from their last checkpoint). Returns stage -> StageRecord (None if kept)."""
     from .pipeline import final_dir, train_stage
 
-    data = data if data is not None else pairing.load_data()
     records: dict[str, Any] = {}
-    for stage in stages:
-        if resume and final_dir(run, stage).exists():
-            records[stage] = None
+    with run_lock(run):  # one writer for every stage (each stage takes the lock again: it is re-entrant)
+        data = data if data is not None else pairing.load_data()
+        for stage in stages:
+            if resume and final_dir(run, stage).exists():
+                records[stage] = None
+                if log:
+                    log(f"{pairing.name}:{stage}: already trained in {final_dir(run, stage)}")
+                continue
+            rec = train_stage(pairing, stage, run_cfg, run, resume=resume, data=data)
+            records[stage] = rec
             if log:
-                log(f"{pairing.name}:{stage}: already trained in {final_dir(run, stage)}")
-            continue
-        rec = train_stage(pairing, stage, run_cfg, run, resume=resume, data=data)
-        records[stage] = rec
-        if log:
-            log(f"{pairing.name}:{stage}: " + ("explicit, saved" if rec.explicit else f"{rec.steps} steps in {rec.seconds:.1f} s")
-                + f" -> {rec.folder}")
+                log(f"{pairing.name}:{stage}: " + ("explicit, saved" if rec.explicit else f"{rec.steps} steps in {rec.seconds:.1f} s")
+                    + f" -> {rec.folder}")
     return records
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -19,9 +20,10 @@ from typing import Any, Iterable
 import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from .errors import RegenError
 
 
-class ConfigError(ValueError):
+class ConfigError(RegenError, ValueError):
     """A config file or override is invalid (unknown key, wrong type, unreadable YAML)."""
 
 
@@ -133,7 +135,54 @@ def build_config(
         raise ConfigError(_describe(err)) from None
     except ValueError as err:  # a domain config's __post_init__ check, which names the key and the value expected
         raise ConfigError(str(err)) from None
-    return _tuples(obj)
+    obj = _tuples(obj)
+    check_ranges(obj)
+    return obj
+
+
+# Value ranges of the shared configs, checked by :func:`check_ranges` wherever a config is built.
+_POSITIVE = {
+    TrainConfig: ("max_steps", "batch_size", "grad_accum", "lr", "log_every", "keep_last"),
+}
+_NON_NEGATIVE = {
+    TrainConfig: ("weight_decay", "warmup_steps", "clip_grad", "valid_every", "valid_batches", "save_every",
+                  "max_seconds", "max_cpu_seconds", "num_workers", "group_by_length"),
+    EvalConfig: ("n_test", "n_visualise", "temperature"),  # temperature 0 asks for the mode
+}
+_UNIT = {TrainConfig: ("min_lr_ratio",)}  # in [0, 1]
+_UNIT_OPEN = {TrainConfig: ("ema_decay",)}  # in [0, 1)
+_CHOICES = {TrainConfig: {"precision": ("auto", "fp32", "bf16")}}
+
+
+def check_ranges(cfg: Any, prefix: str = "") -> None:
+    """Refuse out-of-range values of the shared configs (every stage of every pairing), naming the key.
+
+    A budget, learning rate or batch size of zero or less is a :class:`ConfigError`, as is a NaN/Inf float.
+    """
+    if not dataclasses.is_dataclass(cfg):
+        return
+    kind = type(cfg)
+    for f in dataclasses.fields(cfg):
+        key, value = f"{prefix}{f.name}", getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, f"{key}.")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key {key!r}: must be a finite number, got {value}")
+        if f.name in _POSITIVE.get(kind, ()) and not value > 0:
+            raise ConfigError(f"config key {key!r}: must be > 0, got {value}")
+        if f.name in _NON_NEGATIVE.get(kind, ()) and value < 0:
+            raise ConfigError(f"config key {key!r}: must be >= 0, got {value}")
+        if f.name in _UNIT.get(kind, ()) and not 0 <= value <= 1:
+            raise ConfigError(f"config key {key!r}: must be in [0, 1], got {value}")
+        if f.name in _UNIT_OPEN.get(kind, ()) and not 0 <= value < 1:
+            raise ConfigError(f"config key {key!r}: must be in [0, 1), got {value}")
+        if f.name in _CHOICES.get(kind, {}) and value not in _CHOICES[kind][f.name]:
+            raise ConfigError(f"config key {key!r}: must be one of {', '.join(_CHOICES[kind][f.name])}, got {value!r}")
+    if kind is TrainConfig and not all(0 <= b < 1 for b in cfg.betas):
+        raise ConfigError(f"config key {prefix + 'betas'!r}: each must be in [0, 1), got {list(cfg.betas)}")
+    if kind is EvalConfig and not cfg.seeds:
+        raise ConfigError(f"config key {prefix + 'seeds'!r}: needs at least one seed")
 
 
 def _tuples(obj: Any) -> Any:

@@ -16,9 +16,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from .errors import RegenError
 
 
-class DataError(ValueError):
+class DataError(RegenError, ValueError):
     """A dataset is missing, empty or malformed."""
 
 

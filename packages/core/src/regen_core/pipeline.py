@@ -19,12 +19,14 @@ from . import checkpoint as ckpt
 from . import registry
 from .config import ConfigError, build_config, from_dict, run_config_class, to_dict
 from .contract import STAGES, Stage, is_explicit
-from .trainer import TrainResult, count_parameters, train
+from .runlock import run_lock
+from .trainer import TrainResult, TrainerError, count_parameters, train
+from .errors import RegenError
 
 FORMAT = 1  # version of the model-folder layout written by regen
 
 
-class PipelineError(RuntimeError):
+class PipelineError(RegenError, RuntimeError):
     """A stage cannot run: a stage it needs is missing, or a folder is not a regen model."""
 
 
@@ -118,28 +120,42 @@ def train_stage(
     if stage not in STAGES:
         raise PipelineError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt.write_json_atomic(out / "run_config.json", to_dict(run_cfg))
-    tcfg = getattr(run_cfg.train, stage)
-    # 1. The extractor (trained and frozen) for every stage after extract.
-    extractor = None if stage == "extract" else load_extractor(pairing, out)
-    # 2. A fresh model, seeded.
-    torch.manual_seed(tcfg.seed)
-    model = pairing.build(stage) if stage == "extract" else pairing.build(stage, extractor)
-    # 3. Explicit models have nothing to train: save them so every stage loads the same way.
-    if is_explicit(model):
-        folder = final_dir(out, stage)
-        record = {"steps": 0, "seconds": 0.0, "parameters": 0, "explicit": True}
-        ckpt.save_pretrained(folder, model, {**saved_config(pairing, stage), "training": record})
-        return StageRecord(stage, 0, 0, 0.0, str(folder), explicit=True)
-    # 4. Data for the stage, then the shared trainer.
-    data = data if data is not None else pairing.load_data()
-    sd = pairing.stage_data(stage, data, extractor)
-    result: TrainResult = train(
-        model, sd, tcfg, stage_dir(out, stage), saved_config=saved_config(pairing, stage), resume=resume,
-        description=f"{pairing.name}:{stage}",
-    )
+    # 0. One writer per run folder, before anything in it is cleaned or written; then every check that can
+    #    refuse the run, so a refused run changes nothing; run_config.json is written last, atomically.
+    with run_lock(out):
+        refuse_existing(stage_dir(out, stage), resume, f"{pairing.name}:{stage}")
+        tcfg = getattr(run_cfg.train, stage)
+        # 1. The extractor (trained and frozen) for every stage after extract.
+        extractor = None if stage == "extract" else load_extractor(pairing, out)
+        # 2. A fresh model, seeded.
+        torch.manual_seed(tcfg.seed)
+        model = pairing.build(stage) if stage == "extract" else pairing.build(stage, extractor)
+        # 3. Explicit models have nothing to train: save them so every stage loads the same way.
+        if is_explicit(model):
+            folder = final_dir(out, stage)
+            record = {"steps": 0, "seconds": 0.0, "parameters": 0, "explicit": True}
+            ckpt.write_json_atomic(out / "run_config.json", to_dict(run_cfg))
+            ckpt.save_pretrained(folder, model, {**saved_config(pairing, stage), "training": record})
+            return StageRecord(stage, 0, 0, 0.0, str(folder), explicit=True)
+        # 4. Data for the stage, then the shared trainer.
+        data = data if data is not None else pairing.load_data()
+        sd = pairing.stage_data(stage, data, extractor)
+        ckpt.write_json_atomic(out / "run_config.json", to_dict(run_cfg))
+        result: TrainResult = train(
+            model, sd, tcfg, stage_dir(out, stage), saved_config=saved_config(pairing, stage), resume=resume,
+            description=f"{pairing.name}:{stage}",
+        )
     return StageRecord(stage, result.parameters, result.steps, result.seconds, str(result.final_dir))
+
+
+def refuse_existing(folder: str | Path, resume: bool, description: str) -> None:
+    """Refuse to train into a stage folder that already holds a run, unless resuming (before anything is written)."""
+    last = ckpt.latest(Path(folder) / "checkpoints")
+    if last is not None and not resume:
+        raise TrainerError(
+            f"{folder} already holds a run (latest checkpoint {last.name}); pass resume to continue it "
+            f"or choose another output folder - nothing was overwritten"
+        )
 
 
 def load_model(folder: str | Path, *, extractor: Any = None, pairing: Any = None) -> tuple[Any, str, Any]:

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
+from .errors import RegenError
 
 GROUP = "regen.pairings"
 
 
-class RegistryError(Exception):
+class RegistryError(RegenError):
     """Base class for registry problems."""
 
 

@@ -23,13 +23,15 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from .errors import RegenError
+
 TEMPLATE_ROOT = ("templates", "pairing")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 #: Names a new pairing cannot take: the package regen_<name> would shadow one of regen's own.
 RESERVED = frozenset({"core", "speech", "testing"})
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(RegenError, ValueError):
     """``regen new-pairing`` cannot scaffold: a bad name or an occupied output folder (the message says which)."""
 
 

@@ -41,13 +41,14 @@ from torch.utils.data import DataLoader
 from . import checkpoint as ckpt
 from .config import TrainConfig, to_dict
 from .contract import Metric, StageData
+from .errors import RegenError
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(RegenError, FloatingPointError):
     """The loss or the gradient norm became NaN/Inf; the last good checkpoint is kept."""
 
 
-class TrainerError(RuntimeError):
+class TrainerError(RegenError, RuntimeError):
     """The run cannot start as asked (existing run without --resume, bad batch size, ...)."""
 
 

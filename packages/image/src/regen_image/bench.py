@@ -46,6 +46,7 @@ from regen_core.pipeline import load_run, load_run_config, train_stage, training
 from .pairing import extract_all
 from .sampling import sample_images
 from .visualise import save_grid
+from regen_core.errors import RegenError, cli_main
 
 METHODS = {"latent": "image", "vq": "image-vq", "down": "image-down", "pixel": "image-down"}  # pixel = the direct stage (no extractor needed)
 QUICK = [  # small sizes and budgets: checks the whole bench end to end in a few CPU minutes (numbers are not meaningful)
@@ -62,7 +63,7 @@ TARGET_SPEED = "latent_sampling_4x_faster"
 TARGET_ACC = "latent_cond_acc_at_least_0.9"
 
 
-class BenchMergeError(ValueError):
+class BenchMergeError(RegenError, ValueError):
     """Per-seed bench results that cannot be combined into one report (different settings or code)."""
 
 
@@ -319,6 +320,7 @@ def _finish(out: Path, report: dict) -> None:
     print(f"wrote {out / 'bench.json'}")
 
 
+@cli_main("python -m regen_image.bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_image.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (bench.json, grids, runs/)")

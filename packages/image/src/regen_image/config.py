@@ -7,6 +7,7 @@ from dataclasses import dataclass
 Y_PRIMES = ("kl", "vq", "down")
 SOURCES = ("auto", "mnist5k", "digits", "folder")
 AE_LOSSES = ("l1", "mse")
+ALPHA_CHOICES = ("refuse", "black", "white")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class ImageConfig:
     n_valid: int = 250  # validation images (stratified by class)
     n_test: int = 250  # test images (stratified by class)
     split_seed: int = 0  # seed of the deterministic stratified split
+    alpha: str = "refuse"  # image-folder files with transparency: "refuse" (an error naming the file), or composite on "black" / "white" (a notice says how many)
     # -- Y' --
     y_prime: str = "kl"  # "kl" (KL-autoencoder latents), "vq" (VQ-autoencoder tokens), "down" (explicit down-sampling)
     ae_channels: tuple[int, ...] = (32, 64, 64)  # autoencoder widths; len-1 = number of 2x down-samplings (32 -> 8)

@@ -209,7 +209,47 @@ def load_digits_images(size: int = 32, channels: int = 1) -> tuple[np.ndarray, n
     return to_images(images, channels=channels, size=size, where="sklearn digits"), d.target.astype(np.int64)
 
 
-def _open_image(record: dict, channels: int, size: int) -> np.ndarray:
+#: Pillow modes of 16-bit samples: scaled by 65535 (``convert("L")`` would clip them to 255, i.e. white).
+_MODES_16 = ("I;16", "I;16B", "I;16L", "I;16N")
+_BACKGROUND = {"black": 0.0, "white": 1.0}
+
+
+def _has_alpha(img: Any) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+
+
+def _decode(img: Any, channels: int, alpha: str, where: str) -> tuple[np.ndarray, bool]:
+    """A loaded PIL image -> ((H, W) or (H, W, C) array, whether transparency was composited).
+
+    8-bit images keep Pillow's conversion (uint8); 16-bit grey is scaled by its true depth (0..65535 -> [0, 1]);
+    transparency is composited on the ``alpha`` background or refused.
+    """
+    if img.mode in _MODES_16 or (img.mode == "I" and img.format == "PNG"):  # 16-bit PNG grey opens as I;16 or I
+        arr = np.asarray(img, dtype=np.int64)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ImageDataError(f"{where}: 16-bit image holds values in [{arr.min()}, {arr.max()}], outside 0..65535")
+        return arr.astype(np.float32) / 65535.0, False
+    if img.mode in ("I", "F"):
+        raise ImageDataError(f"{where}: {'32-bit integer' if img.mode == 'I' else 'floating-point'} images are not "
+                             f"supported (save as 8- or 16-bit PNG)")
+    if _has_alpha(img):
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0  # (H, W, 4)
+        a = rgba[..., 3:]
+        if (a < 1).any():
+            if alpha not in _BACKGROUND:
+                raise ImageDataError(
+                    f"{where}: the image has transparent pixels ({float((a < 1).mean()):.0%}); set pairing.alpha=black "
+                    f"or pairing.alpha=white to composite it on that background"
+                )
+            rgb = rgba[..., :3] * a + _BACKGROUND[alpha] * (1 - a)  # (H, W, 3) composited
+            return (np.einsum("hwc,c->hw", rgb, _LUMA) if channels == 1 else rgb), True
+        img = img.convert("RGB")  # alpha present but fully opaque: nothing is lost
+    mode = "L" if channels == 1 else "RGB"
+    return np.asarray(img.convert(mode)), False  # (H, W) or (H, W, 3) uint8
+
+
+def _open_image(record: dict, channels: int, size: int, alpha: str = "refuse") -> tuple[np.ndarray, bool]:
+    """One image file -> ((channels, size, size) float32 in [0, 1], whether transparency was composited)."""
     from PIL import Image, UnidentifiedImageError
 
     where = record.get("path") or "<image bytes>"
@@ -217,24 +257,29 @@ def _open_image(record: dict, channels: int, size: int) -> np.ndarray:
         src = io.BytesIO(record["bytes"]) if record.get("bytes") else record["path"]
         with Image.open(src) as img:
             img.load()
-            mode = "L" if channels == 1 else "RGB"
-            arr = np.asarray(img.convert(mode))  # (H, W) or (H, W, 3) uint8
+            arr, composited = _decode(img, channels, alpha, str(where))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        if isinstance(err, ImageDataError):
+            raise
         raise ImageDataError(f"{where}: cannot read this image file (corrupt or not an image): {err}") from None
     h, w = arr.shape[:2]
     if h != w:  # centre crop to a square before resizing
         s = min(h, w)
         top, left = (h - s) // 2, (w - s) // 2
         arr = arr[top : top + s, left : left + s]
-    return to_image(arr, channels=channels, size=size, where=str(where))
+    return to_image(arr, channels=channels, size=size, where=str(where)), composited
 
 
-def load_folder(path: str | Path, size: int = 32, channels: int = 1) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_folder(path: str | Path, size: int = 32, channels: int = 1,
+                alpha: str = "refuse") -> tuple[np.ndarray, np.ndarray, list[str]]:
     """An image folder with one sub-folder per class (HF ``imagefolder``) -> images, labels, class names.
 
     Sub-folders named by integers ("0", "1", ...) keep their number as the label; other names
-    are numbered in sorted order.
+    are numbered in sorted order. 16-bit images are scaled by their depth; images with transparency
+    are refused (``alpha="refuse"``) or composited on ``"black"`` / ``"white"`` with a notice.
     """
+    if alpha not in ("refuse", *_BACKGROUND):
+        raise ImageDataError(f"pairing.alpha must be refuse, black or white, got {alpha!r}")
     import datasets
 
     root = Path(path) if path else None
@@ -256,7 +301,12 @@ def load_folder(path: str | Path, size: int = 32, channels: int = 1) -> tuple[np
     names = sorted(set(folders), key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
     if "" in names:
         raise ImageDataError(f"image folder {root}: cannot tell the class of every image (no file paths)")
-    images = np.stack([_open_image(r, channels, size) for r in records])  # (N, C, S, S)
+    opened = [_open_image(r, channels, size, alpha) for r in records]
+    images = np.stack([im for im, _ in opened])  # (N, C, S, S)
+    composited = sum(c for _, c in opened)
+    if composited:
+        print(f"[image] {root}: {composited} of {len(opened)} images have transparency, composited on {alpha} "
+              f"(pairing.alpha)", file=sys.stderr)
     if all(n.isdigit() for n in names):  # folders "0", "1", ... keep their numbers
         ids = np.asarray([int(f) for f in folders], dtype=np.int64)
     else:
@@ -322,7 +372,7 @@ def build_dataset(images: np.ndarray, labels: np.ndarray) -> Any:
 
 @lru_cache(maxsize=8)
 def _load_splits(source: str, data_path: str, size: int, channels: int, num_classes: int,
-                 n_train: int, n_valid: int, n_test: int, seed: int) -> Any:
+                 n_train: int, n_valid: int, n_test: int, seed: int, alpha: str = "refuse") -> Any:
     import datasets
 
     # 1. Read the source.
@@ -334,7 +384,7 @@ def _load_splits(source: str, data_path: str, size: int, channels: int, num_clas
         images, labels = load_digits_images(size, channels)
         where = "sklearn digits labels"
     else:
-        images, labels, _ = load_folder(data_path, size, channels)
+        images, labels, _ = load_folder(data_path, size, channels, alpha)
         where = f"image folder {data_path}"
     # 2. Check labels, split by class, cap the training set.
     labels = check_labels(labels, num_classes, where=where)
@@ -350,7 +400,7 @@ def load_splits(cfg: Any) -> Any:
     if cfg.image_size < 8:
         raise ImageDataError(f"pairing.image_size must be at least 8, got {cfg.image_size}")
     return _load_splits(cfg.source, cfg.data_path, cfg.image_size, cfg.channels, cfg.num_classes,
-                        cfg.n_train, cfg.n_valid, cfg.n_test, cfg.split_seed)
+                        cfg.n_train, cfg.n_valid, cfg.n_test, cfg.split_seed, cfg.alpha)
 
 
 def stack_split(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:

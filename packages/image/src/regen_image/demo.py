@@ -11,14 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from regen_core import registry
-from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate, user_errors
+from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate
+from regen_core.errors import cli_main
 
 from . import sample
 
 PROG = "python -m regen_image.demo"
 
 
-@user_errors(PROG)
+@cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
     p = demo_parser(PROG, __doc__, default_config="tiny", threads=None)
     p.add_argument("--pairing", default="image", choices=("image", "image-vq", "image-down"))

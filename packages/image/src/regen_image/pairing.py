@@ -143,7 +143,7 @@ class ImagePairing:
         """
         cfg = self.config
         data_keys = ("source", "data_path", "image_size", "channels", "num_classes", "n_train", "n_valid",
-                     "n_test", "split_seed", "classifier_steps", "classifier_width", "feature_dim")
+                     "n_test", "split_seed", "alpha", "classifier_steps", "classifier_width", "feature_dim")
         key = fingerprint(CLASSIFIER_VERSION, {k: getattr(cfg, k) for k in data_keys})
         if key in _CLASSIFIERS:
             return _CLASSIFIERS[key]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from regen_core import registry
-from regen_core.cli_common import add_config_args, add_run_arg, parse, train_stages, user_errors
+from regen_core.cli_common import add_config_args, add_run_arg, parse, train_stages
+from regen_core.errors import cli_main
 from regen_core.contract import STAGES
 from regen_core.pipeline import load_run_config
 
@@ -18,7 +19,7 @@ PAIRINGS = ("image", "image-vq", "image-down")
 PROG = "python -m regen_image.train"
 
 
-@user_errors(PROG)
+@cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--pairing", default="image", choices=PAIRINGS, help="image (KL latents), image-vq, image-down")

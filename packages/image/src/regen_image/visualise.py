@@ -37,9 +37,11 @@ def save_grid(rows: Sequence[Sequence[Any]], path: str | Path, pad: int = 2, sca
     img = Image.fromarray(canvas)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    from regen_core.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG" if path.suffix.lower() == ".png" else None)
     return path
 
 

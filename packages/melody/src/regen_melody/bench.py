@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from regen_core.errors import cli_main
 
 
 def extraction_throughput(n_chorales: int, n_folk: int, num_proc: int) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def comparison_table(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@cli_main("python -m regen_melody.bench")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m regen_melody.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from regen_core.atomic import check_output_file, write_text
+from regen_core.errors import OutputPathError, cli_main
 
 
 def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", meter: str = "", chords: str = "",
@@ -21,8 +23,14 @@ def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", mete
     ``decoding`` overrides fields of the run's template-constrained sampling (``regenerate.TemplateDecoding``:
     chord, chord_bias, rhythm)."""
     from regen_core.contract import regenerate_pipeline
-    from regen_core.pipeline import load_run
+    from regen_core.pipeline import PipelineError, load_run
 
+    from .extract import meter_info
+    from .lyrics import syllabify
+
+    if meter:
+        meter_info(meter)  # a malformed metre is refused before the run is loaded
+    syllabify(lyrics)  # so are empty, unsupported or too long lyrics
     _, models = load_run(run)
     condition: dict[str, Any] = {"lyrics": lyrics}
     for k, v in (("key", key), ("mode", mode), ("meter", meter)):
@@ -32,11 +40,11 @@ def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", mete
         condition["chords"] = chords.replace(",", " ").split()
     if side == "direct":
         if "direct" not in models:
-            raise FileNotFoundError(f"{run} has no trained direct stage")
+            raise PipelineError(f"{run} has no trained direct stage")
         return models["direct"].sample(condition, seed=seed, temperature=temperature), None
     for s in ("generate", "regenerate"):
         if s not in models:
-            raise FileNotFoundError(f"{run} has no trained {s} stage (train it with python -m regen_melody.train --stage {s})")
+            raise PipelineError(f"{run} has no trained {s} stage (train it with python -m regen_melody.train --stage {s})")
     if decoding:
         from dataclasses import replace
 
@@ -45,8 +53,8 @@ def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", mete
     return inf.y, inf.y_prime
 
 
+@cli_main("python -m regen_melody.compose")
 def main(argv: list[str] | None = None) -> int:
-    from .errors import MelodyInputError
     from .extract import describe
     from .render import piano_roll, write
 
@@ -69,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep onsets inside the template's beats (default: the run's pairing.decoding)")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    check_output_file(out)
     if out.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml"):
-        print(f"error: --out {out}: use a .mid or .musicxml name", file=sys.stderr)
-        return 2
+        raise OutputPathError(f"--out {out}: use a .mid or .musicxml name (the format follows the extension)")
     decoding: dict[str, Any] = {}
     if args.chord_constraint:
         decoding["chord"] = args.chord_constraint
@@ -79,20 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         decoding["chord_bias"] = args.chord_bias
     if args.rhythm_constraint:
         decoding["rhythm"] = args.rhythm_constraint == "on"
-    try:
-        melody, template = compose(args.model, args.lyrics, key=args.key, mode=args.mode, meter=args.meter,
-                                   chords=args.chords, side=args.side, seed=args.seed, temperature=args.temperature,
-                                   decoding=decoding)
-    except (MelodyInputError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    melody, template = compose(args.model, args.lyrics, key=args.key, mode=args.mode, meter=args.meter,
+                               chords=args.chords, side=args.side, seed=args.seed, temperature=args.temperature,
+                               decoding=decoding)
     title = args.lyrics[:60]
     other = out.with_suffix(".musicxml" if out.suffix.lower() in (".mid", ".midi") else ".mid")
     written = [write(melody, out, title), write(melody, other, title),
                piano_roll(out.with_suffix(".png"), {args.side: melody}, template, title)]
     if template is not None:
         p = out.with_suffix(".template.json")
-        p.write_text(json.dumps(template, indent=1))
+        write_text(p, json.dumps(template, indent=1))
         written.append(p)
         print("template:", describe(template)[:400])
     print(f"{len(melody['pitch'])} notes, metre {melody['meter']}; wrote " + ", ".join(str(w) for w in written))

@@ -222,6 +222,13 @@ def lyrics_of(melody: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+#: music21 caches parsed scores as pickles in a shared temporary folder under predictable names and unpickles
+#: them on the next parse, so another local user who can write there could run code in ours. Every parse here
+#: passes ``forceSource=True``: music21 neither reads nor writes those pickles (regen caches the melodies it
+#: extracts itself, as Arrow datasets under the user's cache folder).
+NO_PICKLES = True
+
+
 def parse_file(path: str | Path, *, harmony: bool = False) -> dict[str, Any]:
     """One melody from a MIDI / MusicXML / ABC / Humdrum file (top part, top voice)."""
     from music21 import converter
@@ -234,7 +241,7 @@ def parse_file(path: str | Path, *, harmony: bool = False) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="music21")
-            score = converter.parse(str(path))
+            score = converter.parse(str(path), forceSource=NO_PICKLES)
     except Exception as err:  # noqa: BLE001 - music21 raises many unrelated types on bad files
         raise CorruptScoreError(f"{path}: cannot parse as {path.suffix.lstrip('.')} ({type(err).__name__}: {err})") from None
     if hasattr(score, "scores") and len(getattr(score, "scores", [])):  # an opus: the first piece
@@ -250,11 +257,11 @@ def _parse_source(src: Source) -> dict[str, Any] | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if src.kind == "corpus":
-                score = corpus.parse(src.ref)
+                score = corpus.parse(src.ref, forceSource=NO_PICKLES)
             elif src.kind == "abc":
-                score = converter.parse(src.ref, format="abc")
+                score = converter.parse(src.ref, format="abc", forceSource=NO_PICKLES)
             else:
-                score = converter.parse(src.ref)
+                score = converter.parse(src.ref, forceSource=NO_PICKLES)
             mel = score_to_melody(score, src.title, harmony=src.harmony)
     except Exception:  # noqa: BLE001 - one bad tune in a corpus of thousands is skipped, not fatal
         return None

@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate, user_errors
+from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate
+from regen_core.errors import cli_main
 
 LYRICS = ("Twinkle, twinkle, little star, how I wonder what you are. "
           "Up above the world so high, like a diamond in the sky.")
 
 
-@user_errors("python -m regen_melody.demo")
+@cli_main("python -m regen_melody.demo")
 def main(argv: list[str] | None = None) -> int:
     from .compose import compose
     from .extract import describe

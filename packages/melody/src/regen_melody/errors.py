@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from regen_core.errors import LimitError, RegenError
 
-class MelodyInputError(ValueError):
+
+class MelodyInputError(RegenError, ValueError):
     """Bad input for the melody pairing; the message names the file, field or value."""
 
 
@@ -27,7 +29,11 @@ class UnsupportedScriptError(MelodyInputError):
     """The lyrics use a script other than Latin (only English and German are supported)."""
 
 
-class TemplateError(ValueError):
+class LyricsTooLongError(MelodyInputError, LimitError):
+    """The lyrics have more syllables than ``lyrics.MAX_SYLLABLES``."""
+
+
+class TemplateError(RegenError, ValueError):
     """A melody or template is malformed (names the field)."""
 
 

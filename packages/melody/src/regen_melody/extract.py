@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import Any
 
 import numpy as np
 import torch
+from regen_core.errors import cli_main
 
 from .errors import NoNotesError, TemplateError
 from .theory import (
@@ -178,6 +178,7 @@ class TemplateExtractor(torch.nn.Module):
 # -- command line ---------------------------------------------------------------------------------------
 
 
+@cli_main("python -m regen_melody.extract")
 def main(argv: list[str] | None = None) -> int:
     from .data import cached_melodies, chorale_sources, default_num_proc, folder_sources, folk_sources
 
@@ -188,27 +189,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-proc", type=int, default=default_num_proc(), help="parsing processes")
     ap.add_argument("--out", default=None, help="write the templates as JSON lines here")
     args = ap.parse_args(argv)
-    from .errors import MelodyInputError
+    if args.source == "chorales":
+        sources = chorale_sources(args.limit)
+    elif args.source == "folk":
+        sources = folk_sources(limit=args.limit)
+    elif "/" not in args.source and not args.source.startswith("."):
+        sources = folk_sources([args.source], limit=args.limit)
+    else:
+        sources = folder_sources(args.source)[: args.limit or None]
+    t0 = time.perf_counter()
+    from regen_core.data import fingerprint
 
-    try:
-        if args.source == "chorales":
-            sources = chorale_sources(args.limit)
-        elif args.source == "folk":
-            sources = folk_sources(limit=args.limit)
-        elif "/" not in args.source and not args.source.startswith("."):
-            sources = folk_sources([args.source], limit=args.limit)
-        else:
-            sources = folder_sources(args.source)[: args.limit or None]
-        t0 = time.perf_counter()
-        from regen_core.data import fingerprint
-
-        ds = cached_melodies(f"cli-{fingerprint(args.source, args.limit)[:8]}", sources, num_proc=args.num_proc)
-        t1 = time.perf_counter()
-        templates = [extract_template(ds[i]) for i in range(len(ds))]
-        t2 = time.perf_counter()
-    except MelodyInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    ds = cached_melodies(f"cli-{fingerprint(args.source, args.limit)[:8]}", sources, num_proc=args.num_proc)
+    t1 = time.perf_counter()
+    templates = [extract_template(ds[i]) for i in range(len(ds))]
+    t2 = time.perf_counter()
     notes = sum(len(t["beat"]) for t in templates)
     cad = np.bincount([c for t in templates for c in t["cadence"]], minlength=3)
     print(f"{len(templates)} melodies, {notes} notes; parse (or cache) {t1 - t0:.1f}s, templates {t2 - t1:.2f}s "

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .errors import EmptyLyricsError, MelodyInputError, UnsupportedScriptError
+from .errors import EmptyLyricsError, LyricsTooLongError, MelodyInputError, UnsupportedScriptError
 
 LANGUAGES = ("en", "de")
 CLAUSE, SENTENCE = ",;:", ".!?"
@@ -24,6 +24,9 @@ _UNSTRESSED = {
     "de": {"der", "die", "das", "den", "dem", "des", "ein", "eine", "und", "in", "im", "zu", "mit", "von", "auf", "an", "ist", "es", "mir", "mich", "dir", "dich", "sein"},
 }
 MAX_RUN = 15  # cap on "syllables since / until punctuation" features
+#: Longest lyrics a song is made from, in syllables (one note each; about 3,000 English words). Sampling is
+#: linear in the length (cached decoding), so this bounds time and memory, not correctness.
+MAX_SYLLABLES = 4000
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,13 @@ def syllabify(lyrics: str, language: str = "auto") -> list[Syllable]:
     if language not in ("auto", *LANGUAGES):
         raise MelodyInputError(f"language {language!r} is not supported (expected auto, {', '.join(LANGUAGES)})")
     lang = detect_language(words) if language == "auto" else language
-    return _finish([(_word_syllables(w.replace("’", "'"), lang), _punct_of(trail)) for w, trail in tokens])
+    out = _finish([(_word_syllables(w.replace("’", "'"), lang), _punct_of(trail)) for w, trail in tokens])
+    if len(out) > MAX_SYLLABLES:
+        raise LyricsTooLongError(
+            f"lyrics of {len(words)} words have {len(out)} syllables; at most {MAX_SYLLABLES} are supported "
+            f"(about 3,000 English words): split the text into songs"
+        )
+    return out
 
 
 def score_syllables(syllables: list[str], language: str = "de") -> tuple[list[int], list[Syllable]]:

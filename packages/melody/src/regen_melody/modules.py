@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from regen_core.errors import LimitError
+
 
 @dataclass(frozen=True)
 class NetConfig:
@@ -126,14 +128,32 @@ class AlignedTransformer(nn.Module):
 
     @torch.no_grad()
     def sample(self, cond: torch.Tensor, glob: torch.Tensor | None, *, temperature: float = 1.0, top_k: int = 0,
-               generator: torch.Generator | None = None, constrain: Constrain | None = None) -> list[list[int]]:
-        """cond (T, Fc), glob (G,) -> T outputs, each a list of Fo field indices."""
+               generator: torch.Generator | None = None, constrain: Constrain | None = None,
+               cache: bool = True, progress: bool | None = None) -> list[list[int]]:
+        """cond (T, Fc), glob (G,) -> T outputs, each a list of Fo field indices.
+
+        With ``cache`` (the default) each step runs the decoder on the new position only, attending to the
+        keys and values kept from earlier steps (linear cost in T); ``cache=False`` recomputes the whole
+        prefix every step (quadratic; kept as the reference the cached path is tested against). ``progress``
+        shows a tqdm bar (default: when T >= PROGRESS_FROM).
+        """
         t = cond.shape[0]
+        if t > MAX_STEPS:
+            raise LimitError(f"{t} aligned steps requested; the melody models sample at most {MAX_STEPS} in one call")
         memory = self.encode(cond[None], None if glob is None else glob[None], None)  # (1, T, D)
         prev = torch.tensor(self.out_sizes, device=cond.device).view(1, 1, -1)  # (1, 1, Fo)
+        step = _CachedDecoder(self, t) if cache else None
+        bar = None
+        if progress or (progress is None and t >= PROGRESS_FROM):
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=t, desc="sampling", unit="note", leave=False)
         outputs: list[list[int]] = []
         for i in range(t):
-            logits = self.decode(memory[:, : i + 1], prev, None)  # [(1, i+1, V_f)]
+            if step is not None:
+                logits = step(memory[:, i : i + 1], prev[:, -1:])  # [(1, 1, V_f)]
+            else:
+                logits = self.decode(memory[:, : i + 1], prev, None)  # [(1, i+1, V_f)]
             chosen: list[int] = []
             for f, lg in enumerate(logits):
                 row = lg[0, -1].float()
@@ -141,8 +161,59 @@ class AlignedTransformer(nn.Module):
                     row = constrain(i, f, row, chosen)
                 chosen.append(pick(row, temperature, top_k, generator))
             outputs.append(chosen)
-            prev = torch.cat([prev, torch.tensor(chosen, device=cond.device).view(1, 1, -1)], dim=1)
+            new = torch.tensor(chosen, device=cond.device).view(1, 1, -1)  # (1, 1, Fo)
+            prev = new if step is not None else torch.cat([prev, new], dim=1)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
         return outputs
+
+
+#: Most aligned steps (notes / syllables) one ``AlignedTransformer.sample`` call produces.
+MAX_STEPS = 8192
+#: Sampling shows a progress bar from this many steps on.
+PROGRESS_FROM = 500
+
+
+class _CachedDecoder:
+    """The causal decoder of an :class:`AlignedTransformer`, one position at a time with a key/value cache.
+
+    Re-implements the eval-mode forward of ``nn.TransformerEncoderLayer(norm_first=True)`` for the newest
+    position: ``x + SA(norm1(x))`` then ``x + FF(norm2(x))``, where the attention's keys and values of every
+    earlier position are kept per layer. Dropout is inactive in eval mode, so the result equals the full
+    causal forward's last row (to float rounding).
+    """
+
+    def __init__(self, net: AlignedTransformer, length: int):
+        self.net = net
+        self.layers = list(net.decoder.layers)
+        if net.training or net.decoder.norm is not None or not all(l.norm_first for l in self.layers):
+            raise RuntimeError("the cached decoder needs an eval-mode, norm-first decoder without a final norm")
+        attn = self.layers[0].self_attn
+        shape = (1, attn.num_heads, length, attn.embed_dim // attn.num_heads)  # (1, H, T, Dh)
+        device, dtype = attn.in_proj_weight.device, attn.in_proj_weight.dtype
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in self.layers]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in self.layers]
+        self.i = 0  # positions cached so far
+
+    def __call__(self, memory_i: torch.Tensor, prev_i: torch.Tensor) -> list[torch.Tensor]:
+        """memory_i (1, 1, D), prev_i (1, 1, Fo) -> logits per field [(1, 1, V_f)] for this position."""
+        x = memory_i + self.net.prev(prev_i)  # (1, 1, D)
+        for n, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            h, d = attn.num_heads, attn.embed_dim
+            q, k, v = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)  # (1, 1, D) each
+            q, k, v = (z.view(1, 1, h, d // h).transpose(1, 2) for z in (q, k, v))  # (1, H, 1, Dh)
+            self.keys[n][:, :, self.i] = k[:, :, 0]
+            self.values[n][:, :, self.i] = v[:, :, 0]
+            k, v = self.keys[n][:, :, : self.i + 1], self.values[n][:, :, : self.i + 1]  # (1, H, i+1, Dh)
+            a = F.scaled_dot_product_attention(q, k, v)  # (1, H, 1, Dh): the newest position sees all before it
+            x = x + attn.out_proj(a.transpose(1, 2).reshape(1, 1, d))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+        self.i += 1
+        x = self.net.norm(x)
+        return [head(x) for head in self.net.heads]
 
 
 def generator_for(seed: int | None) -> torch.Generator:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .metrics import _fold, overlap, pitch_overlap
+from regen_core.errors import cli_main
 
 SHIFTS = tuple(range(-5, 7))  # shift_to_c's range: the transpose of every key
 
@@ -218,6 +219,7 @@ def analyse(run: Path, seeds: tuple[int, ...], n_test: int, temperature: float,
     return out
 
 
+@cli_main("python -m regen_melody.pd_analysis")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m regen_melody.pd_analysis", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="a trained melody run folder")

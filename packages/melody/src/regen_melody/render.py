@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from regen_core.atomic import atomic_path, check_output_file
+from regen_core.errors import OutputPathError
+
 from .theory import chord_name, transpose_chord
 
 
@@ -31,18 +34,17 @@ def to_stream(y: dict[str, Any], title: str = "") -> Any:
 
 
 def write_midi(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_stream(y, title).write("midi", fp=str(path))
-    return path
+    score = to_stream(y, title)
+    with atomic_path(path) as tmp:
+        score.write("midi", fp=str(tmp))
+    return Path(path)
 
 
 def write_musicxml(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     score = to_stream(y, title).makeNotation()
-    score.write("musicxml", fp=str(path))
-    return path
+    with atomic_path(path) as tmp:
+        score.write("musicxml", fp=str(tmp))
+    return Path(path)
 
 
 def write(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
@@ -52,9 +54,11 @@ def write(y: dict[str, Any], path: str | Path, title: str = "") -> Path:
         return write_midi(y, path, title)
     if suffix in (".musicxml", ".xml"):
         return write_musicxml(y, path, title)
-    from .errors import MelodyInputError
+    raise OutputPathError(f"output {path}: unsupported suffix {suffix!r} (use .mid or .musicxml)")
 
-    raise MelodyInputError(f"output {path}: unsupported suffix {suffix!r} (use .mid or .musicxml)")
+
+#: A piano roll names syllables, chords and cadences up to this many notes (beyond, notes only).
+MAX_LABELLED_NOTES = 600
 
 
 def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: dict[str, Any] | None = None, title: str = "") -> Path:
@@ -64,18 +68,22 @@ def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_file(path)
     rows = [(k, v) for k, v in melodies.items() if v is not None and v.get("pitch")]
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 2.6 * len(rows)), squeeze=False)
+    from matplotlib.collections import PolyCollection
+
     for ax, (name, y) in zip(axes[:, 0], rows):
-        for i, (p, o, d) in enumerate(zip(y["pitch"], y["onset"], y["duration"])):
-            ax.add_patch(plt.Rectangle((o, p - 0.4), max(d, 0.1), 0.8, color="tab:blue", alpha=0.8))
-            syl = (y.get("syllables") or [])
+        boxes = [[(o, p - 0.4), (o + max(d, 0.1), p - 0.4), (o + max(d, 0.1), p + 0.4), (o, p + 0.4)]
+                 for p, o, d in zip(y["pitch"], y["onset"], y["duration"])]
+        ax.add_collection(PolyCollection(boxes, facecolors="tab:blue", alpha=0.8, linewidths=0))
+        labels = len(y["pitch"]) <= MAX_LABELLED_NOTES  # beyond, thousands of labels would only blot the roll
+        syl = (y.get("syllables") or []) if labels else []
+        for i, (p, o) in enumerate(zip(y["pitch"], y["onset"])):
             if i < len(syl) and syl[i]:
                 ax.text(o, p + 0.7, syl[i], fontsize=6, rotation=45)
         t = y.get("template") or (template if name not in ("reference", "direct") else None)  # direct has no template
-        if t and len(t.get("chord", [])) == len(y["pitch"]):
+        if labels and t and len(t.get("chord", [])) == len(y["pitch"]):
             last = None
             for o, c, k in zip(y["onset"], t["chord"], t["cadence"]):
                 if c != last:
@@ -92,6 +100,7 @@ def piano_roll(path: str | Path, melodies: dict[str, dict[str, Any]], template: 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path

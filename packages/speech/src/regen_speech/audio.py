@@ -12,12 +12,13 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from regen_core.atomic import check_output_file, write_bytes
+from regen_core.errors import LimitError, OutputPathError, RegenError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ CLIP_LEVEL = 0.999  # |x| at or above this counts as a clipped sample
 CLIP_FRACTION = 0.001  # warn when more than this fraction of samples is clipped
 
 
-class AudioError(ValueError):
+class AudioError(RegenError, ValueError):
     """Base of the audio errors: the file cannot be used. ``path`` names it (None for arrays)."""
 
     def __init__(self, path: str | os.PathLike | None, problem: str):
@@ -57,6 +58,17 @@ class NonFiniteAudioError(AudioError):
 
 class SampleRateError(AudioError):
     """A sample rate that is not a positive integer, or a mismatch the caller forbade."""
+
+
+class AudioLimitError(AudioError, LimitError):
+    """The audio is too long for its file format."""
+
+
+#: Output formats by extension (what :func:`save_wav` writes; any other extension is refused).
+WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+#: RIFF sizes are 32-bit: the data of one WAV file stays below 4 GiB (less the header).
+MAX_WAV_BYTES = 2**32 - 1024
+_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8, "PCM_U8": 1, "PCM_S8": 1}
 
 
 class ClippingWarning(UserWarning):
@@ -233,6 +245,11 @@ def save_wav(
     import soundfile as sf
 
     p = Path(path)
+    fmt = WRITE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise OutputPathError(f"output {p}: audio is written as {' or '.join(WRITE_FORMATS)} (the format follows "
+                              f"the extension), not {p.suffix or 'a name without extension'}")
+    check_output_file(p)
     rate = _check_rate(sample_rate, p)
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim not in (1, 2):
@@ -245,17 +262,13 @@ def save_wav(
         )
         x = np.clip(x, -1.0, 1.0)
     frames = x if x.ndim == 1 else x.T  # soundfile wants (T,) or (T, C)
+    size = frames.size * _BYTES.get(subtype.upper(), 4)
+    if fmt == "WAV" and size > MAX_WAV_BYTES:
+        raise AudioLimitError(p, f"{size / 2**30:.2f} GiB of samples; a WAV file holds at most 4 GiB "
+                                 f"({MAX_WAV_BYTES} bytes of data): write shorter pieces or use .flac")
     # Encoded in memory: libsndfile fsyncs a real file on close (tens of ms each on a busy disk,
-    # most of a corpus build's time per utterance); the rename below keeps the write atomic.
+    # most of a corpus build's time per utterance); the atomic rename keeps the write atomic.
     buf = io.BytesIO()
-    sf.write(buf, frames, rate, subtype=subtype, format="WAV")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    sf.write(buf, frames, rate, subtype=subtype, format=fmt)
+    write_bytes(p, buf.getbuffer(), fsync=False)
     return p

@@ -44,6 +44,7 @@ from . import espeak
 from .audio import resample, save_wav
 from .ljspeech import SpeechDataError, base_features, build_dataset, check_wavs, content_key, read_metadata
 from .sentences import load_sentences, normalize_text, select_sentences
+from regen_core.errors import RegenError
 
 FORMAT = "regen-speech-corpus"  # corpus.json "format"
 FORMAT_VERSION = 1  # bump when the folder layout or a file's fields change
@@ -55,7 +56,7 @@ DEFAULT_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gb
 DEFAULT_VARIANTS = ("m1", "m3", "f2", "f4")
 
 
-class CorpusError(ValueError):
+class CorpusError(RegenError, ValueError):
     """A corpus cannot be built (bad options, a failing utterance) or its folder is malformed."""
 
 

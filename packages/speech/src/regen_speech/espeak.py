@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _espeak_c as _c
+from regen_core.errors import RegenError
 
 DEBIAN_PACKAGE = _c.DEBIAN_PACKAGE  # the Debian/Ubuntu package that ships libespeak-ng.so.1
 PAUSE = "_"  # phoneme symbol regen uses for espeak's unnamed (silent) phoneme events
@@ -60,7 +61,7 @@ _PARAM_PITCH = _c.PARAM_PITCH
 _PHONEMES_IPA = _c.PHONEMES_IPA
 
 
-class EspeakError(RuntimeError):
+class EspeakError(RegenError, RuntimeError):
     """libespeak-ng failed internally (initialisation or synthesis)."""
 
 
@@ -68,7 +69,7 @@ class EspeakNotFoundError(EspeakError, OSError):
     """libespeak-ng (or its data folder) is not installed."""
 
 
-class VoiceError(ValueError):
+class VoiceError(RegenError, ValueError):
     """A voice name (accent or variant) that espeak-ng does not know."""
 
 

@@ -23,12 +23,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from .audio import audio_info, load_audio
+from regen_core.errors import RegenError
 
 METADATA = "metadata.csv"
 WAVS = "wavs"
 
 
-class SpeechDataError(ValueError):
+class SpeechDataError(RegenError, ValueError):
     """A speech dataset folder is missing, incomplete or malformed."""
 
 

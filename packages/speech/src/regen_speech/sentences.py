@@ -23,12 +23,13 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
+from regen_core.errors import RegenError
 
 WORDNET_DIR = Path("/usr/share/wordnet")  # Debian wordnet-base
 WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 
 
-class SentenceSourceError(ValueError):
+class SentenceSourceError(RegenError, ValueError):
     """A sentence source is missing, unreadable or holds unusable lines."""
 
 

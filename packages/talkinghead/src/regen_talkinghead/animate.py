@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from regen_core.errors import RegenError, cli_main
 
 
-class AnimateError(RuntimeError):
+class AnimateError(RegenError, RuntimeError):
     """The run folder lacks a stage the chosen side needs."""
 
 
@@ -184,6 +185,7 @@ class PhotoAnimator:
 MAX_YAW = 40  # degrees: faces turned further are refused as profiles
 
 
+@cli_main("python -m regen_talkinghead.animate")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_talkinghead.animate", description=__doc__.split("\n\n")[0])
     p.add_argument("--audio", required=True, help="speech file (WAV, FLAC, ...; resampled to the model's rate)")
@@ -197,45 +199,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--png", action="store_true", help="also write a PNG strip of frames beside the video")
     p.add_argument("--refiner", help="a learned mouth refiner folder (python -m regen_talkinghead.refine) for real photos")
     args = p.parse_args(argv)
-    from regen_core.checkpoint import CheckpointError
-    from regen_core.pipeline import PipelineError, load_run
-    from regen_speech.audio import AudioError
+    from regen_core.pipeline import load_run
 
-    from .extract import NoFaceError
-    from .landmarks import LandmarkBackendError
-    from .photo import PhotoError
     from .video import strip_png, write_gif, write_mp4
 
-    try:
-        pairing, models = load_run(args.model)
-        cfg = pairing.config
-        if is_photo(args.reference):
-            from regen_speech.audio import load_audio
+    pairing, models = load_run(args.model)
+    cfg = pairing.config
+    if is_photo(args.reference):
+        from regen_speech.audio import load_audio
 
-            from .photo import load_photo
+        from .photo import load_photo
 
-            photo = load_photo(args.reference)  # PhotoError: missing, empty, corrupt
-            loaded = load_audio(args.audio, cfg.sample_rate, verbose=True)
-            animator = PhotoAnimator(pairing, models, refiner=args.refiner)
-            animator.say(f"loaded the run and the face models in {animator.load_seconds:.2f} s (not counted below)")
-            t0 = time.perf_counter()
-            face = animator.prepare(photo)
-            if args.side == "direct":
-                raise AnimateError("the direct baseline draws only the synthetic 32x32 faces it was trained on; a real "
-                                   "photo is animated by the regeneration side (a direct pixel model on real faces "
-                                   "needs real talking video with audio to train on: pairing.video_dir)")
-            frames, y_prime, _ = animator.run(face, loaded.audio, seed=args.seed, temperature=args.temperature)
-            seconds = time.perf_counter() - t0
-            x = {"audio": loaded.audio}
-        else:
-            x, notes = load_condition(pairing, args.audio, args.reference, args.identity_seed)
-            t0 = time.perf_counter()
-            frames, y_prime = animate(pairing, models, x, side=args.side, seed=args.seed, temperature=args.temperature)
-            seconds = time.perf_counter() - t0
-    except (AudioError, NoFaceError, PipelineError, CheckpointError, AnimateError, PhotoError, LandmarkBackendError,
-            FileNotFoundError, ValueError) as err:
-        print(f"animate: error: {err}", file=sys.stderr)
-        return 2
+        photo = load_photo(args.reference)  # PhotoError: missing, empty, corrupt
+        loaded = load_audio(args.audio, cfg.sample_rate, verbose=True)
+        animator = PhotoAnimator(pairing, models, refiner=args.refiner)
+        animator.say(f"loaded the run and the face models in {animator.load_seconds:.2f} s (not counted below)")
+        t0 = time.perf_counter()
+        face = animator.prepare(photo)
+        if args.side == "direct":
+            raise AnimateError("the direct baseline draws only the synthetic 32x32 faces it was trained on; a real "
+                               "photo is animated by the regeneration side (a direct pixel model on real faces "
+                               "needs real talking video with audio to train on: pairing.video_dir)")
+        frames, y_prime, _ = animator.run(face, loaded.audio, seed=args.seed, temperature=args.temperature)
+        seconds = time.perf_counter() - t0
+        x = {"audio": loaded.audio}
+    else:
+        x, notes = load_condition(pairing, args.audio, args.reference, args.identity_seed)
+        t0 = time.perf_counter()
+        frames, y_prime = animate(pairing, models, x, side=args.side, seed=args.seed, temperature=args.temperature)
+        seconds = time.perf_counter() - t0
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
         write_gif(out, frames, cfg.fps)

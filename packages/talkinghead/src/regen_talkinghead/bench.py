@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from regen_core.errors import cli_main
 
 
 def _cpu() -> float:
@@ -336,6 +337,7 @@ def bench_realface(pairing: Any, models: dict, speakers: Sequence[str]) -> dict:
     return res
 
 
+@cli_main("python -m regen_talkinghead.bench")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_talkinghead.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="no training: fitter accuracy and speed, renderer speed")

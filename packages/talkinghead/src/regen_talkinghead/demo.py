@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 from regen_core.cli_common import demo_parser, parse, scaled_budgets, set_threads
+from regen_core.errors import cli_main
 
 DEMO_TEXT = "Please call me back before the morning meeting."
 
@@ -62,6 +63,7 @@ def real_photo(pairing, models, folder: Path, fallback_wav: Path, digits: str = 
     return path
 
 
+@cli_main("python -m regen_talkinghead.demo")
 def main(argv: Sequence[str] | None = None) -> int:
     p = demo_parser("python -m regen_talkinghead.demo", __doc__, default_config="tiny")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds and max_cpu_seconds")

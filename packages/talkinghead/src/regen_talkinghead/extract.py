@@ -33,13 +33,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import nn
+from regen_core.errors import RegenError
 
 from .face import N_COEFF, N_ID, FaceGeometry, FaceModel, coefficient_box
 
 VERSION = "1"  # bump when the fitter's results change (invalidates cached Y')
 
 
-class NoFaceError(ValueError):
+class NoFaceError(RegenError, ValueError):
     """A frame of a video holds no face the face model can explain (blank, noise, something else)."""
 
     def __init__(self, frame: int, problem: str, video: int | None = None):
@@ -48,7 +49,7 @@ class NoFaceError(ValueError):
         super().__init__(f"{where}: no face found ({problem})")
 
 
-class VideoShapeError(ValueError):
+class VideoShapeError(RegenError, ValueError):
     """A video is not a (T, size, size) array of finite grey levels in [0, 1]."""
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from regen_core.errors import RegenError
 
 from .extract import NoFaceError
 
@@ -43,7 +44,7 @@ class FaceNotFoundError(NoFaceError):
     """No usable face in a picture or a video frame (none, too small, a profile)."""
 
 
-class LandmarkBackendError(RuntimeError):
+class LandmarkBackendError(RegenError, RuntimeError):
     """The chosen landmark backend cannot run here (package or model file missing)."""
 
 

@@ -18,6 +18,7 @@ import hashlib
 from typing import Sequence
 
 import numpy as np
+from regen_core.errors import RegenError
 
 from .face import COEFF_NAMES, N_COEFF, N_ID
 
@@ -50,7 +51,7 @@ DECAY = 0.07  # seconds: e-folding of a segment's dominance outside its core
 CORE = 0.6  # share of a segment's duration with full dominance
 
 
-class VisemeError(ValueError):
+class VisemeError(RegenError, ValueError):
     """A phoneme the viseme table does not know."""
 
 

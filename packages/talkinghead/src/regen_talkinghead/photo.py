@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from regen_core.errors import RegenError
 
 PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 MAX_SIDE = 1600  # longer side of a photo above which it is downscaled (detection cost grows with the area)
 
 
-class PhotoError(ValueError):
+class PhotoError(RegenError, ValueError):
     """A picture or video that cannot be read, or holds nothing usable."""
 
 

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from regen_core.errors import cli_main
 
 
 def training_pairs(frames: np.ndarray, size: int = 256, patch: int = 64, verbose: bool = True):
@@ -114,6 +115,7 @@ def load(folder: str | Path) -> torch.nn.Module:
     return net.eval()
 
 
+@cli_main("python -m regen_talkinghead.refine")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_talkinghead.refine", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="folder for model.safetensors + config.json")

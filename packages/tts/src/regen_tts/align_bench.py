@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from regen_core.errors import cli_main
 
 
 def write_ljspeech(folder: Path, n: int, voice: str, seed: int) -> list[str]:
@@ -88,6 +89,7 @@ def boundary_errors(run: Path, voice: str) -> dict:
             "skipped_other_phonemes": skipped, "frame_ms": ms}
 
 
+@cli_main("python -m regen_tts.align_bench")
 def main(argv: Sequence[str] | None = None) -> int:
     from . import train
 

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from regen_core.errors import cli_main
 
 
 def _timeit(fn, repeat: int = 3, before=None) -> float:
@@ -215,6 +216,7 @@ def train_fsdd_vocoder(pairing_cfg: Any, tcfg: Any, out: Path) -> tuple[Any, Any
     return pairing, vocoder, data
 
 
+@cli_main("python -m regen_tts.bench")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_tts.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="no training: extraction, Griffin-Lim and RTF only")

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_parser, parse, scaled_budgets, set_threads, user_errors
+from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_parser, parse, scaled_budgets, set_threads
+from regen_core.errors import cli_main
 
 DEMO_TEXT = "Dr. Smith bought 3 apples for $2.50 on the 21st of May, and then he walked home."
 
 
-@user_errors("python -m regen_tts.demo")
+@cli_main("python -m regen_tts.demo")
 def main(argv: Sequence[str] | None = None) -> int:
     p = demo_parser("python -m regen_tts.demo", __doc__, default_config="demo", threads=None)
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds (e.g. 0.3 for a quick look)")

@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from regen_speech.audio import check_audio, resample
+from regen_core.errors import RegenError
 
 
-class ExtractError(ValueError):
+class ExtractError(RegenError, ValueError):
     """A waveform that cannot be turned into Y' (wrong shape, empty, NaN)."""
 
 

@@ -26,6 +26,7 @@ import torch
 from regen_core.contract import StageData
 
 from .regenerate import crop_batch
+from regen_core.errors import cli_main
 
 
 @torch.no_grad()
@@ -62,18 +63,26 @@ def evaluate_vocoders(pairing: Any, generator: Any, vocoders: dict[str, Any], te
 def finetune_vocoder(run: str | Path, *, steps: int = 200, seconds: float = 60.0, n_eval: int = 8,
                      lr: float = 5e-4, data: Any = None, progress: bool = True) -> dict[str, Any]:
     """Fine-tune ``RUN/regenerate/final`` on GTA mels into ``RUN/regenerate_ft``; return the measured effect."""
+    from regen_core.runlock import run_lock
+
+    with run_lock(run):  # it writes RUN/regenerate_ft: one writer per run folder
+        return _finetune_vocoder(Path(run), steps=steps, seconds=seconds, n_eval=n_eval, lr=lr, data=data,
+                                 progress=progress)
+
+
+def _finetune_vocoder(run: Path, *, steps: int, seconds: float, n_eval: int, lr: float, data: Any,
+                      progress: bool) -> dict[str, Any]:
     from regen_core import checkpoint as ckpt
-    from regen_core.pipeline import load_run, saved_config
+    from regen_core.pipeline import PipelineError, load_run, saved_config
     from regen_core.trainer import train
 
-    run = Path(run)
     pairing, models = load_run(run)
     if pairing.name != "tts" or "generate" not in models or "regenerate" not in models:
-        raise ValueError(f"{run}: fine-tuning needs a 'tts' run with trained generate and regenerate stages")
+        raise PipelineError(f"{run}: fine-tuning needs a 'tts' run with trained generate and regenerate stages")
     from .regenerate import Vocoder
 
     if not isinstance(models["regenerate"], Vocoder):
-        raise ValueError(f"{run}: the regenerator is not a neural vocoder (pairing.vocoder='griffinlim'?)")
+        raise PipelineError(f"{run}: the regenerator is not a neural vocoder (pairing.vocoder='griffinlim'?)")
     data = data if data is not None else pairing.load_data()
     # 1. GTA mels for train and valid.
     generator, extractor = models["generate"], models["extract"]
@@ -108,6 +117,7 @@ def finetune_vocoder(run: str | Path, *, steps: int = 200, seconds: float = 60.0
     return record
 
 
+@cli_main("python -m regen_tts.finetune")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_tts.finetune", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a tts run folder with generate and regenerate trained")

@@ -29,13 +29,14 @@ from regen_core.data import lengths_to_mask
 from . import text as frontend
 from .align import Aligner, binarization_loss, forward_sum_loss, monotonic_alignment_search
 from .config import TTSConfig
+from regen_core.errors import RegenError
 
 PITCH_MEAN, PITCH_STD = 5.0, 0.35  # log-F0 normalisation (log Hz): (log f0 - mean) / std on voiced frames
 ENERGY_MEAN, ENERGY_STD = -4.0, 1.5  # log-RMS normalisation
 MAX_LOG_DUR = math.log(1 + 200)  # clamp of sampled log(1 + frames)
 
 
-class ConditionError(ValueError):
+class ConditionError(RegenError, ValueError):
     """A condition X the model cannot speak (bad type, unknown speaker, unreadable text)."""
 
 

@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .extract import CodecExtractor, ExtractError, LogMel
+from regen_core.errors import RegenError
 
 
-class RegenerateError(ValueError):
+class RegenerateError(RegenError, ValueError):
     """A Y' the regenerator cannot turn into audio (wrong shape, NaN)."""
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from regen_core.errors import RegenError, cli_main
 
 
-class SynthesizeError(ValueError):
+class SynthesizeError(RegenError, ValueError):
     """The model folder cannot synthesise (missing stages, not a TTS model)."""
 
 
@@ -91,11 +92,11 @@ def synthesize(pairing: Any, models: dict[str, Any], text: str, speaker: str | N
     return models["direct"].sample(x, seed=seed, temperature=temperature), None
 
 
+@cli_main("python -m regen_tts.synthesize")
 def main(argv: Sequence[str] | None = None) -> int:
-    from regen_speech.audio import save_wav
-
-    from .generate import ConditionError
-    from .text import TextError
+    from regen_core.atomic import check_output_file
+    from regen_core.errors import OutputPathError
+    from regen_speech.audio import WRITE_FORMATS, save_wav
 
     p = argparse.ArgumentParser(prog="python -m regen_tts.synthesize", description=__doc__.split("\n\n")[0])
     p.add_argument("--text", help="what to say (numbers, abbreviations are read out); required unless --list-speakers")
@@ -111,34 +112,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.list_speakers and (args.text is None or args.out is None):
         p.error("--text and --out are required (unless --list-speakers)")
-    try:
-        pairing, models = load_for_synthesis(args.model, args.side, args.vocoder)
-        if args.list_speakers:
-            print("\n".join(pairing.speakers))
-            return 0
-        t0 = time.perf_counter()
-        wave, y_prime = synthesize(pairing, models, args.text, args.speaker, side=args.side, seed=args.seed,
-                                   temperature=args.temperature)
-        seconds = time.perf_counter() - t0
-        out = save_wav(args.out, np.clip(wave, -1, 1), pairing.config.sample_rate)
-        if args.png:
-            from .plots import mel_comparison
+    if args.out is not None:  # refused before any work: a folder, or an extension the audio is not written as
+        check_output_file(args.out)
+        if Path(args.out).suffix.lower() not in WRITE_FORMATS:
+            raise OutputPathError(f"--out {args.out}: audio is written as {' or '.join(WRITE_FORMATS)} (the format "
+                                  f"follows the extension)")
+    pairing, models = load_for_synthesis(args.model, args.side, args.vocoder)
+    if args.list_speakers:
+        print("\n".join(pairing.speakers))
+        return 0
+    t0 = time.perf_counter()
+    wave, y_prime = synthesize(pairing, models, args.text, args.speaker, side=args.side, seed=args.seed,
+                               temperature=args.temperature)
+    seconds = time.perf_counter() - t0
+    out = save_wav(args.out, np.clip(wave, -1, 1), pairing.config.sample_rate)
+    if args.png:
+        from .plots import mel_comparison
 
-            panels = [("output", pairing.judge.logmel(wave))]
-            if y_prime is not None and np.asarray(y_prime).dtype.kind == "f":
-                panels.append(("Y' (generated log-mel)", np.asarray(y_prime)))
-            mel_comparison(Path(args.out).with_suffix(".png"), panels, title=args.text[:100],
-                           hop_s=pairing.config.hop / pairing.config.sample_rate)
-    except (TextError, ConditionError, SynthesizeError) as err:
-        print(f"synthesize: error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:  # regen_core's user errors (checkpoint, pipeline) print as one line too
-        from regen_core.cli import USER_ERRORS
-
-        if isinstance(err, USER_ERRORS):
-            print(f"synthesize: error: {err}", file=sys.stderr)
-            return 2
-        raise
+        panels = [("output", pairing.judge.logmel(wave))]
+        if y_prime is not None and np.asarray(y_prime).dtype.kind == "f":
+            panels.append(("Y' (generated log-mel)", np.asarray(y_prime)))
+        mel_comparison(Path(args.out).with_suffix(".png"), panels, title=args.text[:100],
+                       hop_s=pairing.config.hop / pairing.config.sample_rate)
     audio_s = len(wave) / pairing.config.sample_rate
     print(f"{out}: {audio_s:.2f} s of audio in {seconds:.2f} s (real-time factor {seconds / max(audio_s, 1e-9):.3f})")
     return 0

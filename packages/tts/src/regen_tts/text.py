@@ -26,6 +26,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from typing import Sequence
+from regen_core.errors import RegenError
 
 PAUSE = "_"  # the pause symbol, as in regen_speech.espeak.PAUSE
 STRESS = "ˈˌ"
@@ -81,7 +82,7 @@ CLAUSE_END = ",;:.!?"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"(A-Za-z])")
 
 
-class TextError(ValueError):
+class TextError(RegenError, ValueError):
     """Text that cannot be spoken: empty, only punctuation, or holding unknown characters."""
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..contract import Metric, Spec, Stage, StageData
 from ..data import pad_collate
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class ConditionalGaussian(nn.Module):
     def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         c = int(condition)
         if not 0 <= c < self.n_classes:
-            raise ValueError(f"class {c} is out of range 0..{self.n_classes - 1}")
+            raise InputError(f"class {c} is out of range 0..{self.n_classes - 1}")
         g = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**31)
         mean = self.mlp(torch.tensor([c]))[0]  # (D,)
         noise = torch.randn(mean.shape, generator=g) * self.log_std[c].exp() * temperature
@@ -184,9 +185,12 @@ class ToyPairing:
 
     def parse_x(self, text: str) -> int:
         try:
-            return int(text)
+            c = int(text)
         except ValueError:
-            raise ValueError(f"toy X is a class number 0..{self.config.n_classes - 1}, got {text!r}") from None
+            c = -1
+        if not 0 <= c < self.config.n_classes:
+            raise InputError(f"toy X is a class number 0..{self.config.n_classes - 1}, got {text!r}")
+        return c
 
     def visualise(self, folder, name, *, x, y_prime, prediction, reference):
         import matplotlib
