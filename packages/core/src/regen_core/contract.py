@@ -142,6 +142,20 @@ class TimedOutput(Protocol):
     def output_seconds(self, prediction: Any) -> float: ...
 
 
+class OnnxExport(Protocol):
+    """Optional: a pairing whose trained models export to ONNX offers the classmethod ``export_onnx(run, out)``.
+
+    ``run``: a run folder (or one ``<stage>/final`` model folder) of this pairing, which carries the
+    config (hence a classmethod); ``out``: the folder to write the graphs and a ``manifest.json``
+    into. Returns the manifest (a JSON-able dict). A run it cannot export, or a missing optional
+    dependency, raises a ``ValueError`` subclass whose message says why.
+    ``regen export PAIRING --onnx OUT --model RUN`` calls it.
+    """
+
+    @classmethod
+    def export_onnx(cls, run: str, out: str) -> dict[str, Any]: ...
+
+
 class Visualiser(Protocol):
     """Optional per-domain drawer: a pairing may offer ``visualise(...)`` with this signature."""
 
