@@ -149,13 +149,15 @@ def bench_rtf(pairing: Any, models: dict, test: Any, n: int, trained: bool) -> d
 
 def bench_onnx(pairing: Any, models: dict, folder: Path, trained: bool) -> dict:
     """Export ``models`` to ``folder``; parity (max abs differences) and RTF, PyTorch vs onnxruntime, one thread."""
+    from regen_core.onnx_export import OnnxExportError
+
     from .export import export_models, rtf
     from .onnx_backend import OnnxError
 
     try:
         manifest = export_models(pairing, {k: v for k, v in models.items() if k in ("generate", "regenerate", "direct")},
                                  folder)
-    except OnnxError as err:  # the onnx extra is missing, or a regenerator that does not export: recorded, not hidden
+    except (OnnxError, OnnxExportError) as err:  # the onnx extra is missing, or a regenerator that does not export: recorded, not hidden
         return {"skipped": str(err)}
     speed = rtf(pairing, models, folder)
     return {**speed, "parity": manifest["parity"], "opset": manifest["opset"], "graphs": sorted(manifest["graphs"]),

@@ -26,7 +26,6 @@ transformers) are not exported: the export says so and stops.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -39,8 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from regen_core.onnx_export import OnnxExportError, attention, export_graph, positions, sha256
+
 from .generate import MAX_LOG_DUR, Backbone
-from .onnx_backend import FORMAT, MANIFEST, OnnxError, OnnxTTS, require
+from .onnx_backend import FORMAT, MANIFEST, OnnxError, OnnxTTS
 
 OPSET = 17
 DYNAMIC = ("batch", "phonemes", "frames", "samples")  # dynamic axes of every graph; the others (d_model, n_mels) are fixed
@@ -51,27 +52,6 @@ HELD_OUT = ("The quick brown fox jumps over the lazy dog.",
 
 
 # -- graph modules: thin wrappers over the trained modules, export-friendly ---------------------------
-
-
-def positions(like: torch.Tensor) -> torch.Tensor:
-    """(B, T, d) -> (T, d) sinusoids as :func:`regen_tts.generate.sinusoids`, from ``like``'s shape (traceable)."""
-    d = like.shape[2]
-    pos = torch.cumsum(torch.ones_like(like[0, :, :1]), 0) - 1  # (T, 1) 0..T-1
-    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))  # (d/2,)
-    angle = pos * freq  # (T, d/2)
-    return torch.stack([torch.sin(angle), torch.cos(angle)], -1).flatten(1)  # (T, d) interleaved sin, cos
-
-
-def attention(mha: nn.MultiheadAttention, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``mha(x, x, x, key_padding_mask=~mask)`` in eval mode, written with only the head count and size
-    fixed (the traced ``nn.MultiheadAttention`` bakes the example's batch and length into reshapes)."""
-    heads = mha.num_heads
-    q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)  # (B, T, d) each
-    q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (q, k, v))  # (B, H, T, d / H)
-    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, H, T, T)
-    scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
-    out = (scores.softmax(-1) @ v).transpose(1, 2).flatten(2)  # (B, T, d)
-    return mha.out_proj(out)
 
 
 def fft_block(block: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -195,35 +175,8 @@ class VocoderGraph(nn.Module):
 # -- export ---------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _export(module: nn.Module, args: tuple, path: Path, inputs: dict[str, tuple], outputs: dict[str, tuple]) -> dict:
-    """One graph; ``inputs`` / ``outputs``: name -> shape by axis names; the :data:`DYNAMIC` ones are dynamic."""
-    module.eval()
-    axes = {name: {i: a for i, a in enumerate(shape) if a in DYNAMIC} for name, shape in {**inputs, **outputs}.items()}
-    with torch.no_grad():
-        torch.onnx.export(module, args, str(path), input_names=list(inputs), output_names=list(outputs),
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-    onnx = require("onnx")
-    model = onnx.load(str(path))
-    onnx.checker.check_model(model)
-
-    def describe(values: Any) -> list[dict]:
-        out = []
-        for v in values:
-            t = v.type.tensor_type
-            dims = [d.dim_param or d.dim_value for d in t.shape.dim]
-            out.append({"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims})
-        return out
-
-    return {"file": path.name, "inputs": describe(model.graph.input), "outputs": describe(model.graph.output),
-            "sha256": _sha256(path)}
+    return export_graph(module, args, path, inputs, outputs, DYNAMIC, opset=OPSET, extra="regen-tts[onnx]")
 
 
 def _acoustic_examples(backbone: Backbone, n_phonemes: int = 5) -> tuple[tuple, tuple]:
@@ -262,7 +215,6 @@ def export_models(pairing: Any, models: dict[str, Any], out: str | Path, checkpo
     if pairing.name != "tts":
         raise OnnxError(f"ONNX export supports the 'tts' pairing (log-mel Y'), not {pairing.name!r}: "
                         "the EnCodec decoder of tts-codec is not exported")
-    require("onnx")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = pairing.config
@@ -295,7 +247,7 @@ def export_models(pairing: Any, models: dict[str, Any], out: str | Path, checkpo
     for stage, folder in (checkpoints or {}).items():
         weights = Path(folder) / "model.safetensors"
         if weights.exists() and stage in {g["stage"] for g in graphs.values()}:
-            sources[stage] = {"folder": str(folder), "model.safetensors sha256": _sha256(weights)}
+            sources[stage] = {"folder": str(folder), "model.safetensors sha256": sha256(weights)}
     manifest = {
         "format": FORMAT, "version": 1, "pairing": pairing.name, "opset": OPSET, "torch": torch.__version__,
         "exporter": "torch.onnx.export (TorchScript tracing, dynamic_axes)",
@@ -424,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         manifest = export_run(args.model, args.onnx, check=not args.no_check)
-    except (OnnxError, *USER_ERRORS) as err:
+    except (OnnxError, OnnxExportError, *USER_ERRORS) as err:
         print(f"export: error: {err}", file=sys.stderr)
         return 2
     print(summary(manifest, args.onnx))

@@ -149,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.list_speakers and (args.text is None or args.out is None):
         p.error("--text and --out are required (unless --list-speakers)")
     if args.backend == "onnx":
+        from regen_core.onnx_export import OnnxExportError
+
         from .onnx_backend import OnnxError
 
         try:
@@ -162,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 mel_comparison(Path(args.out).with_suffix(".png"), [("Y' (generated log-mel, onnxruntime)", y_prime)],
                                title=args.text[:100], hop_s=tts.manifest["features"]["hop"] / sr)
-        except (TextError, OnnxError) as err:
+        except (TextError, OnnxError, OnnxExportError) as err:
             print(f"synthesize: error: {err}", file=sys.stderr)
             return 2
         audio_s = len(wave) / sr
