@@ -108,17 +108,39 @@ class MelHead(nn.Module):
         return self.gen._mel(x)[1]
 
 
+class _InverseDFT(torch.autograd.Function):
+    """Real part of the inverse DFT over dim 2 of a (B, T, N, 2) real / imaginary spectrum -> (B, T, N).
+
+    Exported as the ONNX ``DFT`` operator (inverse; onnxruntime runs an FFT for power-of-two sizes),
+    which ``torch.onnx`` does not emit for ``torch.fft`` calls itself.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, spec: torch.Tensor) -> torch.Tensor:
+        return torch.fft.ifft(torch.view_as_complex(spec.contiguous()), dim=2).real
+
+    @staticmethod
+    def symbolic(g: Any, spec: Any) -> Any:
+        out = g.op("DFT", spec, axis_i=2, inverse_i=1, onesided_i=0)  # (B, T, N, 2)
+        one = g.op("Constant", value_t=torch.tensor([1.0, 0.0]).view(2, 1))
+        return g.op("Squeeze", g.op("MatMul", out, one), g.op("Constant", value_t=torch.tensor([3])))  # the real part
+
+
 class InverseSTFT(nn.Module):
     """(B, F, T) log-magnitude and phase -> (B, (T - 1) * hop) waveform, as ``torch.istft(center=True)``.
 
-    Inverse real DFT as two matrix products (DC and Nyquist counted once, the other bins twice;
-    their imaginary parts ignored, as ``irfft`` does), the synthesis window, overlap-add of the
-    frames, division by the overlap-added squared window, and the ``n_fft // 2`` padding trimmed.
+    Inverse real DFT (``fft="dft"``: the one-sided spectrum mirrored to its conjugate-symmetric full
+    form, the ONNX ``DFT`` operator, the real part, so the imaginary parts of DC and Nyquist are
+    ignored as ``irfft`` does; ``fft="matmul"``: the same as two matrix products, N x (N/2 + 1)
+    multiply-adds per frame each), the synthesis window, overlap-add of the frames, division by the
+    overlap-added squared window, and the ``n_fft // 2`` padding trimmed.
     """
 
-    def __init__(self, n_fft: int, hop: int, window: torch.Tensor):
+    def __init__(self, n_fft: int, hop: int, window: torch.Tensor, fft: str = "dft"):
         super().__init__()
-        self.n_fft, self.hop = n_fft, hop
+        if fft not in ("dft", "matmul") or (fft == "dft" and n_fft % 2):
+            raise OnnxError(f"InverseSTFT: fft must be 'dft' (even n_fft) or 'matmul', got {fft!r} with n_fft {n_fft}")
+        self.n_fft, self.hop, self.fft = n_fft, hop, fft
         n_bins = n_fft // 2 + 1
         n = torch.arange(n_fft, dtype=torch.float64)[:, None]
         k = torch.arange(n_bins, dtype=torch.float64)[None, :]
@@ -132,15 +154,34 @@ class InverseSTFT(nn.Module):
         left = (n_fft - window.numel()) // 2  # a shorter window is centred, as torch.istft pads it
         w = F.pad(window.float(), (left, n_fft - window.numel() - left))
         self.register_buffer("window", w, persistent=False)  # (N,)
-        self.register_buffer("ola", torch.eye(n_fft)[:, None, :], persistent=False)  # (N, 1, N)
+        if n_fft % hop:
+            self.register_buffer("ola", torch.eye(n_fft)[:, None, :], persistent=False)  # (N, 1, N)
 
     def overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, N, T) -> (B, (T - 1) * hop + N)."""
-        return F.conv_transpose1d(frames, self.ola, stride=self.hop)[:, 0]
+        """(B, N, T) -> (B, (T - 1) * hop + N).
+
+        When hop divides N: each frame is R = N / hop blocks of hop samples, block r landing in output
+        block t + r, so the sum is R shifted pads (cheap); otherwise a transposed convolution with an
+        identity kernel (N x N multiply-adds per frame).
+        """
+        n, hop = self.n_fft, self.hop
+        if n % hop:
+            return F.conv_transpose1d(frames, self.ola, stride=hop)[:, 0]
+        r = n // hop
+        blocks = frames.unflatten(1, (r, hop))  # (B, R, hop, T)
+        out = sum(F.pad(blocks[:, i], (i, r - 1 - i)) for i in range(r))  # (B, hop, T + R - 1)
+        return out.transpose(1, 2).flatten(1)  # (B, (T + R - 1) * hop)
 
     def forward(self, log_mag: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
         mag = log_mag.exp()
-        frames = self.cos @ (mag * torch.cos(phase)) + self.sin @ (mag * torch.sin(phase))  # (B, N, T)
+        re, im = mag * torch.cos(phase), mag * torch.sin(phase)  # (B, F, T) each
+        if self.fft == "matmul":
+            frames = self.cos @ re + self.sin @ im  # (B, N, T)
+        else:  # bins N/2 + 1 .. N - 1 are the conjugates of N/2 - 1 .. 1
+            re, im = re.transpose(1, 2), im.transpose(1, 2)  # (B, T, F): the transform runs over the last axis
+            full_re = torch.cat([re, re[..., 1:-1].flip(-1)], -1)  # (B, T, N)
+            full_im = torch.cat([im, -im[..., 1:-1].flip(-1)], -1)
+            frames = _InverseDFT.apply(torch.stack([full_re, full_im], -1)).transpose(1, 2)  # (B, N, T)
         y = self.overlap_add(frames * self.window[:, None])  # (B, L)
         env = self.overlap_add(self.window.pow(2)[None, :, None] * torch.ones_like(frames[:1, :1]))  # (1, L)
         half = self.n_fft // 2
