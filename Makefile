@@ -16,7 +16,7 @@ OUT ?= demo-out
 BENCH_OUT ?= bench/results
 
 # optional extras the tests exercise (ONNX export and onnxruntime inference)
-SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx]
+SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx]
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 DOMAINS := $(filter-out core,$(notdir $(patsubst %/,%,$(PACKAGES))))
 STAMP := $(VENV)/.regen-setup
