@@ -7,7 +7,7 @@ Graphs (every length axis dynamic: batch, phonemes, frames, samples):
 - ``generate_decoder.onnx``: hidden, pitch (B, P), energy (B, P), frame_owner (B, T) int64 (the
   phoneme of every frame), frame_mask (B, T) bool -> log_mel (B, T, n_mels);
 - ``regenerate.onnx`` (the neural vocoder): log_mel (B, T, n_mels) -> waveform (B, (T - 1) * hop);
-  the inverse STFT is in the graph as an inverse real DFT (matrix products) and an overlap-add;
+  the inverse STFT is in the graph (the ONNX ``DFT`` operator on the mirrored spectrum, overlap-add);
 - ``direct_encoder.onnx`` / ``direct_decoder.onnx``: the direct baseline, as the generator's pair,
   the decoder ending in a waveform.
 
