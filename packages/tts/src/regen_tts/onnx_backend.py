@@ -119,6 +119,13 @@ class OnnxTTS:
             self._sessions[name] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         return self._sessions[name]
 
+    def load(self, side: str = "regeneration") -> None:
+        """Open the sessions ``side`` needs now (else the first synthesis opens them)."""
+        names = ("direct_encoder", "direct_decoder") if side == "direct" else \
+            ("generate_encoder", "generate_decoder", "regenerate")
+        for name in names:
+            self.session(name)
+
     def _run(self, name: str, **inputs: np.ndarray) -> list[np.ndarray]:
         return self.session(name).run(None, inputs)
 
