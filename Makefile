@@ -15,6 +15,8 @@ DOMAIN ?= all
 OUT ?= demo-out
 BENCH_OUT ?= bench/results
 
+# optional extras the tests exercise (ONNX export and onnxruntime inference)
+SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx]
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 # Domains have a demo and a bench; core and the shared speech library are not domains.
 LIBRARIES := core speech
@@ -32,6 +34,7 @@ $(STAMP): Makefile $(wildcard packages/*/pyproject.toml) $(wildcard packages/*/a
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet "pytest>=7.4" "pytest-timeout>=2.2" "poetry>=2.0" \
 		$(foreach p,$(PACKAGES),-e $(p:%/=%))
+	$(BIN)/python -m pip install --quiet $(foreach e,$(SETUP_EXTRAS),-e "$(e)")
 	@touch $(STAMP)
 	@echo "setup done: $(VENV) ($(TORCH_SPEC); packages: $(notdir $(patsubst %/,%,$(PACKAGES))))"
 

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from regen_core import registry
-from regen_core.contract import ParsesX, SetMetrics, Stochastic, TimedOutput, Visualiser, Visualises
+from regen_core.contract import OnnxExport, ParsesX, SetMetrics, Stochastic, TimedOutput, Visualiser, Visualises
 
-HOOKS = {"visualise": Visualises, "parse_x": ParsesX, "set_metrics": SetMetrics, "output_seconds": TimedOutput}
+HOOKS = {"visualise": Visualises, "parse_x": ParsesX, "set_metrics": SetMetrics, "output_seconds": TimedOutput,
+         "export_onnx": OnnxExport}
 
 
 def _params(fn: Any) -> list[tuple[str, Any]]:

@@ -154,3 +154,9 @@ def test_console_script_list_and_help() -> None:
     assert "toy  label -> signal -> signal" in res.stdout
     res = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
     assert "compare" in res.stdout
+
+
+def test_export_of_a_pairing_without_the_onnx_hook_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    assert cli.main(["export", "toy", "--onnx", str(tmp_path / "o"), "--model", str(tmp_path)]) == 2
+    assert "pairing 'toy' has no ONNX export" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -48,6 +48,9 @@ def test_quick_bench_writes_bench_json(run, tmp_path):
     assert result["griffinlim"]["lsd_ours_db"] > 0 and result["rtf"]["end_to_end_rtf"] > 0
     assert len(result["machine"]["load_average_start"]) == 3 and len(result["machine"]["load_average_end"]) == 3
     assert 0 < result["bench_cpu_seconds"] and "front-end" in result["rtf"]["timing"]
+    onnx = result["onnx"]
+    assert onnx["torch_rtf"] > 0 and onnx["onnxruntime_rtf"] > 0 and onnx["threads"] == 1
+    assert onnx["parity"]["log_mel_max_abs"] < 1e-4 and onnx["parity"]["waveform_max_abs"] < 1e-4
 
 
 def _ljspeech(folder, espeak):

@@ -128,6 +128,13 @@ class ASRPairing:
 
     # -- models ----------------------------------------------------------------------------
 
+    @classmethod
+    def export_onnx(cls, run: str, out: str) -> dict:
+        """The optional ONNX hook (:class:`regen_core.contract.OnnxExport`): see :mod:`regen_asr.export`."""
+        from .export import export_run
+
+        return export_run(run, out)
+
     def build(self, stage: str, extractor: Any = None) -> nn.Module:
         cfg = self.config
         if cfg.sample_rate <= 0 or cfg.n_mels <= 0:

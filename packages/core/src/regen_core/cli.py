@@ -7,6 +7,7 @@
     regen evaluate --run DIR [--out DIR] [key=value ...]
     regen compare  PAIRING [--config C] --run DIR [--resume] [key=value ...]
     regen new-pairing NAME --out DIR
+    regen export   PAIRING --onnx DIR --model RUN
 
 ``--run`` always names a run folder (``DIR/<stage>/``), ``--out`` an output folder; the
 ``--out`` that ``train`` and ``compare`` took for their run folder still works, with a notice.
@@ -27,7 +28,7 @@ from typing import Any, Sequence
 from . import registry
 from .cli_common import USER_ERRORS, add_run_arg
 from .config import to_dict
-from .contract import STAGES, ParsesX, Visualises
+from .contract import STAGES, OnnxExport, ParsesX, Visualises
 from .data import DataError
 from .errors import InputError, cli_main
 from .pipeline import PipelineError, load_run, load_run_config, train_stage
@@ -171,6 +172,20 @@ def cmd_new_pairing(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Dispatch to the pairing's optional ``export_onnx`` hook (:class:`regen_core.contract.OnnxExport`);
+    its failures are RegenErrors (one line, exit 2, through :func:`regen_core.errors.cli_main`)."""
+    cls = registry.pairing_class(args.pairing)
+    if not isinstance(cls, OnnxExport):
+        raise PipelineError(f"pairing {args.pairing!r} has no ONNX export (it offers no export_onnx)")
+    manifest = cls.export_onnx(args.model, args.onnx)
+    print(f"exported {', '.join(manifest.get('graphs', {}))} to {args.onnx} (manifest: {Path(args.onnx) / 'manifest.json'})")
+    for key, value in (manifest.get("parity") or {}).items():
+        if key.endswith("_max_abs") and "_ref_" not in key:
+            print(f"  parity vs PyTorch, {key}: {value:.3g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regen", description="Regeneration learning: extract Y', generate X->Y', regenerate Y'->Y, "
                                 "and measure it against the direct X->Y baseline.")
@@ -227,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", help="the pairing's name, a lowercase Python identifier (package regen_NAME)")
     sp.add_argument("--out", required=True, help="folder of the new package (must not exist or be empty)")
     sp.set_defaults(func=cmd_new_pairing)
+
+    sp = sub.add_parser("export", help="export a trained run to ONNX (pairings that offer it, e.g. tts)")
+    sp.add_argument("pairing", help="registered pairing name (see `regen list`)")
+    sp.add_argument("--onnx", required=True, metavar="DIR", help="output folder: the graphs and manifest.json")
+    sp.add_argument("--model", required=True, metavar="RUN", help="a trained run folder of that pairing")
+    sp.set_defaults(func=cmd_export)
     return p
 
 

@@ -211,6 +211,21 @@ class BatchSampler(Protocol):
                      temperature: float = 1.0) -> "torch.Tensor": ...
 
 
+@runtime_checkable
+class OnnxExport(Protocol):
+    """Optional: a pairing whose trained models export to ONNX offers the classmethod ``export_onnx(run, out)``.
+
+    ``run``: a run folder (or one ``<stage>/final`` model folder) of this pairing, which carries the
+    config (hence a classmethod); ``out``: the folder to write the graphs and a ``manifest.json``
+    into. Returns the manifest (a JSON-able dict). A run it cannot export, or a missing optional
+    dependency, raises a :class:`regen_core.errors.RegenError` whose message says why.
+    ``regen export PAIRING --onnx OUT --model RUN`` calls it.
+    """
+
+    @classmethod
+    def export_onnx(cls, run: str, out: str) -> dict[str, Any]: ...
+
+
 @dataclass
 class Inference:
     """The output of X -> Y' -> Y: the intermediate is always returned too."""

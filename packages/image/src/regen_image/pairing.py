@@ -99,6 +99,13 @@ class ImagePairing:
 
     # -- models ----------------------------------------------------------------------------
 
+    @classmethod
+    def export_onnx(cls, run: str, out: str) -> dict:
+        """The optional ONNX hook (:class:`regen_core.contract.OnnxExport`): see :mod:`regen_image.export`."""
+        from .export import export_run
+
+        return export_run(run, out)
+
     def build(self, stage: str, extractor: Any = None) -> torch.nn.Module:
         cfg = self.config
         if stage == "extract":

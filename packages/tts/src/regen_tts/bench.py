@@ -8,7 +8,9 @@ Quick (about a minute, no training), measured side by side on the same audio:
    time ratio and the LSD of both to the reference;
 3. neural-vocoder real-time factor (the vocoder of ``--run``, else an untrained one of the preset's size);
 4. end-to-end text -> waveform real-time factor (``--run``'s models, or untrained ones run with
-   the reference phoneme durations so the output has a realistic length).
+   the reference phoneme durations so the output has a realistic length);
+5. ONNX: the same models exported (:mod:`regen_tts.export`), max abs log-mel / waveform difference
+   to PyTorch on held-out sentences, and text -> waveform RTF of PyTorch vs onnxruntime, one thread each.
 
 Full (adds, in about 10 CPU minutes at the tiny preset): train both sides at equal CPU budget
 (or use ``--run``) and evaluate regeneration vs direct on held-out corpus sentences, 3 seeds;
@@ -146,6 +148,23 @@ def bench_rtf(pairing: Any, models: dict, test: Any, n: int, trained: bool) -> d
             "threads": torch.get_num_threads(), "target_end_to_end_rtf": 0.1}
 
 
+def bench_onnx(pairing: Any, models: dict, folder: Path, trained: bool) -> dict:
+    """Export ``models`` to ``folder``; parity (max abs differences) and RTF, PyTorch vs onnxruntime, one thread."""
+    from regen_core.onnx_export import OnnxExportError
+
+    from .export import export_models, rtf
+    from .onnx_backend import OnnxError
+
+    try:
+        manifest = export_models(pairing, {k: v for k, v in models.items() if k in ("generate", "regenerate", "direct")},
+                                 folder)
+    except (OnnxError, OnnxExportError) as err:  # the onnx extra is missing, or a regenerator that does not export: recorded, not hidden
+        return {"skipped": str(err)}
+    speed = rtf(pairing, models, folder)
+    return {**speed, "parity": manifest["parity"], "opset": manifest["opset"], "graphs": sorted(manifest["graphs"]),
+            "models": "trained" if trained else "untrained (predicted durations: about one frame per phoneme)"}
+
+
 def vocoder_vs_griffinlim(pairing: Any, vocoder: Any, test: Any, n: int, n_iter: int = 32,
                           band_hz: float | None = None) -> dict:
     """LSD (frame-aligned) of the vocoder and of Griffin-Lim-n_iter from the same reference log-mels.
@@ -268,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["rtf"] = bench_rtf(pairing, models, test, args.n, trained=run_dir is not None)
     result["rtf"]["meets_target"] = result["rtf"]["end_to_end_rtf"] <= 0.1
     print(json.dumps(result["rtf"], indent=2))
+    # 5. ONNX: the same models exported, parity with PyTorch and text -> waveform RTF, one thread each.
+    result["onnx"] = bench_onnx(pairing, models, out / "onnx", trained=run_dir is not None)
+    print(json.dumps(result["onnx"], indent=2))
     if not args.quick:
         from regen_core.evaluate import evaluate, run_budgets
         from regen_core.config import build_config, run_config_class

@@ -62,6 +62,13 @@ class TTSPairing:
         if config.vocoder not in ("vocos", "griffinlim"):
             raise ValueError(f"pairing.vocoder must be 'vocos' or 'griffinlim', got {config.vocoder!r}")
 
+    @classmethod
+    def export_onnx(cls, run: str, out: str) -> dict:
+        """The optional ONNX hook (:class:`regen_core.contract.OnnxExport`): see :mod:`regen_tts.export`."""
+        from .export import export_run
+
+        return export_run(run, out)
+
     # -- shared pieces -----------------------------------------------------------------------------
 
     @cached_property

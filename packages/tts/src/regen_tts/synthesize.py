@@ -6,6 +6,9 @@ taken from the sibling ``regenerate/final``, else Griffin-Lim; ``.../direct/fina
 baseline); ``--vocoder DIR`` takes the regenerator from another model folder (a vocoder trained on
 FSDD or on any folder of audio, with the same mel settings). Long text is split into sentences and
 spoken in turn. Prints the output path, the audio length and the real-time factor.
+
+``--backend onnx`` runs an ONNX export with onnxruntime instead (``--model`` is the export folder,
+or a run folder, which is exported to ``RUN/onnx`` first); see :mod:`regen_tts.onnx_backend`.
 """
 
 from __future__ import annotations
@@ -92,6 +95,40 @@ def synthesize(pairing: Any, models: dict[str, Any], text: str, speaker: str | N
     return models["direct"].sample(x, seed=seed, temperature=temperature), None
 
 
+def onnx_folder(model: str | Path) -> Path:
+    """``--backend onnx``'s ``--model``: an export folder as is; a run folder is exported to RUN/onnx (once)."""
+    from .onnx_backend import OnnxError, is_export
+
+    folder = Path(model)
+    if is_export(folder):
+        return folder
+    if is_export(folder / "onnx"):
+        return folder / "onnx"
+    if not (folder / "run_config.json").exists():
+        raise OnnxError(f"--model {folder} is neither an ONNX export (manifest.json) nor a run folder")
+    from .export import export_run, summary
+
+    manifest = export_run(folder, folder / "onnx")
+    print(f"[synthesize] {summary(manifest, folder / 'onnx')}", file=sys.stderr)
+    return folder / "onnx"
+
+
+def main_onnx(args: argparse.Namespace) -> tuple[np.ndarray, Any, Any, float]:
+    """``--backend onnx``: -> (waveform, Y' or None, the OnnxTTS, seconds); no torch on the inference path."""
+    from .onnx_backend import OnnxError, OnnxTTS
+
+    if args.vocoder is not None:
+        raise OnnxError("--vocoder is not supported with --backend onnx (export the run that holds that vocoder)")
+    tts = OnnxTTS(onnx_folder(args.model), threads=args.threads)
+    if args.list_speakers:
+        print("\n".join(tts.speakers))
+        return np.zeros(0, np.float32), None, tts, 0.0
+    tts.load(args.side)  # sessions are opened before the clock starts, as the PyTorch models are loaded
+    t0 = time.perf_counter()
+    wave, y_prime = tts.synthesize(args.text, args.speaker, side=args.side, seed=args.seed, temperature=args.temperature)
+    return wave, y_prime, tts, time.perf_counter() - t0
+
+
 @cli_main("python -m regen_tts.synthesize")
 def main(argv: Sequence[str] | None = None) -> int:
     from regen_core.atomic import check_output_file
@@ -109,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=1.0, help="0 = the mode (mean durations and pitch)")
     p.add_argument("--png", action="store_true", help="also write OUT.png with the log-mel")
     p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run an ONNX export (or export the run to RUN/onnx first) with onnxruntime")
+    p.add_argument("--threads", type=int, default=1,
+                   help="--backend onnx: onnxruntime intra-op threads (0 = its default, all cores; the small models "
+                        "run fastest on one)")
     args = p.parse_args(argv)
     if not args.list_speakers and (args.text is None or args.out is None):
         p.error("--text and --out are required (unless --list-speakers)")
@@ -117,6 +159,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if Path(args.out).suffix.lower() not in WRITE_FORMATS:
             raise OutputPathError(f"--out {args.out}: audio is written as {' or '.join(WRITE_FORMATS)} (the format "
                                   f"follows the extension)")
+    if args.backend == "onnx":
+        wave, y_prime, tts, seconds = main_onnx(args)
+        if args.list_speakers:
+            return 0
+        sr = tts.sample_rate
+        out = save_wav(args.out, np.clip(wave, -1, 1), sr)
+        if args.png and y_prime is not None:
+            from .plots import mel_comparison
+
+            mel_comparison(Path(args.out).with_suffix(".png"), [("Y' (generated log-mel, onnxruntime)", y_prime)],
+                           title=args.text[:100], hop_s=tts.manifest["features"]["hop"] / sr)
+        audio_s = len(wave) / sr
+        print(f"{out}: {audio_s:.2f} s of audio in {seconds:.2f} s (real-time factor {seconds / max(audio_s, 1e-9):.3f}, "
+              "onnxruntime)")
+        return 0
     pairing, models = load_for_synthesis(args.model, args.side, args.vocoder)
     if args.list_speakers:
         print("\n".join(pairing.speakers))
