@@ -402,10 +402,13 @@ def plot_study(report: dict[str, Any], folder: Path) -> list[Path]:
                     ax.fill_between(x, [st["ci95"][0] for st in stats], [st["ci95"][1] for st in stats],
                                     color=line.get_color(), alpha=0.15)
         m = mine[0]["metric"]
+        shares = sorted({s["share"] for s in mine})
         ax.set_xscale("log")
+        ax.set_xticks(shares, [f"{100 * v:g}%" for v in shares])
+        ax.minorticks_off()
         ax.set_xlabel("paired share of the training split")
         ax.set_ylabel(f"{m['name']} ({'higher' if m['higher_is_better'] else 'lower'} is better)")
-        ax.set_title(domain)
+        ax.set_title(domain.removeprefix("regen_"))
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(domains):]:
         ax.axis("off")
@@ -425,11 +428,11 @@ def plot_study(report: dict[str, Any], folder: Path) -> list[Path]:
         gains.append(sign * diff["mean"] / scale)
         ci = diff.get("ci95")
         errs.append(0.0 if ci is None else (ci[1] - ci[0]) / 2 / scale)
-        labels.append(f"{s['pairing']}\n{s['share']:g}")
+        labels.append(f"{s['pairing']} {100 * s['share']:g}%")
     colors = ["tab:green" if s["outcome"] == "win" else "tab:red" if s["outcome"] == "lose" else "tab:gray" for s in summaries]
     ax.bar(range(len(gains)), gains, yerr=errs, color=colors, capsize=3)
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(gains)), labels, fontsize=7)
+    ax.set_xticks(range(len(gains)), labels, fontsize=7, rotation=45, ha="right")
     ax.set_ylabel("regeneration's gain over direct\n(relative to direct, headline metric)")
     ax.set_title("green: win, red: lose, grey: tie (95% interval)")
     fig.tight_layout()
