@@ -104,8 +104,10 @@ def test_every_study_preset_loads_and_plans(capsys) -> None:
         assert cfg.pairings and cfg.shares and cfg.seeds
         for plan in cfg.pairings.values():
             compare.Budget(plan.budget, plan.budget_amount)  # a valid budget rule
-    assert main(["study", "toy", "--config", "quick", "--out", "unused", "--plan"]) == 0
+    assert main(["study", "toy", "--config", "quick", "--plan"]) == 0
     assert json.loads(capsys.readouterr().out)["cells"] == 4
+    assert main(["study", "toy", "--config", "quick"]) == 2
+    assert "needs --out DIR" in capsys.readouterr().err
 
 
 # -- core's comparison rules ------------------------------------------------------------------------
@@ -140,6 +142,12 @@ def test_equal_budget_overrides_split_regeneration_by_the_presets_own_ratios() -
     assert compare.equal_budget_overrides(run_cfg, compare.Budget("steps", 0), learned_extract=False) == []
     with pytest.raises(compare.CompareError, match="budget kind 'hours'"):
         compare.Budget("hours", 1)
+    split = compare.Budget("cpu_seconds", 100, (("extract", 0.5), ("generate", 0.3), ("regenerate", 0.2)))
+    assert compare.equal_budget_overrides(run_cfg, split, learned_extract=True) == [
+        "train.extract.max_cpu_seconds=50.0", "train.generate.max_cpu_seconds=30.0",
+        "train.regenerate.max_cpu_seconds=20.0", "train.direct.max_cpu_seconds=100.0"]
+    with pytest.raises(compare.CompareError, match="budget split \('direct'"):
+        compare.Budget("steps", 10, (("direct", 1.0),))
 
 
 def test_paired_data_cuts_generate_and_direct_only_and_nests() -> None:

@@ -168,7 +168,7 @@ def cmd_new_pairing(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from .study import estimate, load_study_config, run_study
+    from .study import StudyError, estimate, load_study_config, run_study
 
     overrides = [*(a for a in args.pairings if "=" in a), *args.overrides]  # key=value may follow the pairings
     args.pairings = [a for a in args.pairings if "=" not in a]
@@ -176,6 +176,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.plan:
         print(json.dumps(estimate(cfg, args.pairings, args.jobs), indent=2))
         return 0
+    if not args.out:
+        raise StudyError("`regen study` needs --out DIR (the study folder) unless --plan is given")
     report = run_study(cfg, args.out, args.pairings, jobs=args.jobs, device=args.device, progress=not args.no_progress)
     out = Path(args.out)
     counts = {k: sum(1 for s in report["summaries"] if s["outcome"] == k) for k in ("win", "lose", "tie")}
@@ -245,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("study", help="regeneration vs direct over pairings x paired shares x seeds, with the oracle cascade")
     sp.add_argument("pairings", nargs="*", help="pairings to study (default: every pairing the config plans)")
     sp.add_argument("--config", "-c", default="quick", help="study preset (quick, study, gpu) or YAML file (default quick)")
-    sp.add_argument("--out", required=True, help="study folder (cells/, study.json, study.md, figures/); re-run to resume")
+    sp.add_argument("--out", help="study folder (cells/, study.json, study.md, figures/); re-run to resume (required unless --plan)")
     sp.add_argument("--jobs", type=int, default=1, help="cells trained in parallel processes, one torch thread each")
     sp.add_argument("--device", choices=("cpu", "cuda"), default=None, help="training device (default: the preset's)")
     sp.add_argument("--plan", action="store_true", help="print the grid and its training-time estimate; train nothing")

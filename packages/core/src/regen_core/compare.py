@@ -100,12 +100,17 @@ class Budget:
 
     kind: str = "steps"  # steps | seconds | cpu_seconds
     amount: float = 0.0  # each side's total; 0 = the run config's own budgets (no equalising)
+    split: tuple[tuple[str, float], ...] = ()  # (stage, weight) of regeneration's stages; () = the config's own ratios
 
     def __post_init__(self) -> None:
         if self.kind not in BUDGET_FIELDS:
             raise CompareError(f"budget kind {self.kind!r} is not one of {', '.join(BUDGET_FIELDS)}")
         if not (self.amount >= 0 and math.isfinite(self.amount)):
             raise CompareError(f"budget amount must be a finite number >= 0, got {self.amount!r}")
+        for stage, w in self.split:
+            if stage not in SIDE_STAGES["regeneration"] or not w >= 0:
+                raise CompareError(f"budget split ({stage!r}, {w!r}): expected a regeneration stage "
+                                   f"({', '.join(SIDE_STAGES['regeneration'])}) and a weight >= 0")
 
 
 def equal_budget_overrides(run_cfg: Any, budget: Budget, *, learned_extract: bool) -> list[str]:
@@ -116,6 +121,8 @@ def equal_budget_overrides(run_cfg: Any, budget: Budget, *, learned_extract: boo
     stages = [s for s in SIDE_STAGES["regeneration"] if s != "extract" or learned_extract]
 
     def weight(stage: str) -> float:
+        if budget.split:
+            return float(dict(budget.split).get(stage, 0.0))
         tc = getattr(run_cfg.train, stage)
         own = float(getattr(tc, key))
         return own if own > 0 else float(tc.max_steps)

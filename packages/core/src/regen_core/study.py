@@ -48,6 +48,7 @@ class PairingPlan:
     overrides: tuple[str, ...] = ()  # key=value overrides on top of it (sizes, budgets)
     budget: str = "steps"  # equal-budget kind for both sides: steps | seconds | cpu_seconds
     budget_amount: float = 0.0  # each side's total of that kind (0 = the preset's own per-stage budgets)
+    budget_split: dict[str, float] = field(default_factory=dict)  # regeneration stage -> share of its budget ({} = the preset's ratios)
     n_test: int = 0  # test examples scored per side (0 = the study's n_test)
 
 
@@ -126,7 +127,7 @@ def cell_run_config(cfg: StudyConfig, cell: Cell, device: str | None = None) -> 
             f"paired.share={cell.share}", f"paired.seed={cell.seed}"]
     run_cfg = load_run_config(cls, plan.config, base)
     learned = not is_explicit(cls(run_cfg.pairing).build("extract"))
-    budget = compare.Budget(plan.budget, plan.budget_amount)
+    budget = compare.Budget(plan.budget, plan.budget_amount, tuple(plan.budget_split.items()))
     return load_run_config(cls, plan.config, base + compare.equal_budget_overrides(run_cfg, budget, learned_extract=learned))
 
 
@@ -181,7 +182,8 @@ def run_cell(cfg: StudyConfig, cell: Cell, out: Path, device: str | None = None)
         "scores": means,
         "n_paired": len(paired_data(data, run_cfg.paired, "generate")["train"]), "n_train": len(data["train"]),
         "n_test": len(examples), "learned_extract": not is_explicit(models["extract"]),
-        "budget_rule": {"kind": cfg.pairings[cell.pairing].budget, "amount": cfg.pairings[cell.pairing].budget_amount},
+        "budget_rule": {"kind": cfg.pairings[cell.pairing].budget, "amount": cfg.pairings[cell.pairing].budget_amount,
+                        "split": dict(cfg.pairings[cell.pairing].budget_split)},
         "budgets": compare.run_budgets(folder / "run"),
         "cell_wall_seconds": round(time.perf_counter() - t0, 2),
         "cell_cpu_seconds": round(compare.cpu_seconds() - c0, 2), "train_cpu_seconds": round(train_cpu, 2),
