@@ -146,7 +146,7 @@ def test_equal_budget_overrides_split_regeneration_by_the_presets_own_ratios() -
     assert compare.equal_budget_overrides(run_cfg, split, learned_extract=True) == [
         "train.extract.max_cpu_seconds=50.0", "train.generate.max_cpu_seconds=30.0",
         "train.regenerate.max_cpu_seconds=20.0", "train.direct.max_cpu_seconds=100.0"]
-    with pytest.raises(compare.CompareError, match="budget split \('direct'"):
+    with pytest.raises(compare.CompareError, match=r"budget split \('direct'"):
         compare.Budget("steps", 10, (("direct", 1.0),))
 
 
