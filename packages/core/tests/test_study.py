@@ -135,17 +135,19 @@ def test_interval_paired_difference_and_winner() -> None:
 
 def test_equal_budget_overrides_split_regeneration_by_the_presets_own_ratios() -> None:
     run_cfg = load_run_config(ToyPairing, "toy", ["train.generate.max_steps=30", "train.regenerate.max_steps=10"])
-    out = compare.equal_budget_overrides(run_cfg, compare.Budget("steps", 100), learned_extract=False)
+    out = compare.equal_budget_overrides(run_cfg, compare.Budget("steps", 100))
     assert out == ["train.generate.max_steps=75", "train.regenerate.max_steps=25", "train.direct.max_steps=100"]
-    secs = compare.equal_budget_overrides(run_cfg, compare.Budget("cpu_seconds", 60), learned_extract=True)
+    secs = compare.equal_budget_overrides(run_cfg, compare.Budget("cpu_seconds", 60), trained=("extract", "generate", "regenerate"))
     assert secs[-1] == "train.direct.max_cpu_seconds=60.0" and len(secs) == 4
-    assert compare.equal_budget_overrides(run_cfg, compare.Budget("steps", 0), learned_extract=False) == []
+    assert compare.equal_budget_overrides(run_cfg, compare.Budget("steps", 0)) == []
     with pytest.raises(compare.CompareError, match="budget kind 'hours'"):
         compare.Budget("hours", 1)
     split = compare.Budget("cpu_seconds", 100, (("extract", 0.5), ("generate", 0.3), ("regenerate", 0.2)))
-    assert compare.equal_budget_overrides(run_cfg, split, learned_extract=True) == [
+    assert compare.equal_budget_overrides(run_cfg, split, trained=("extract", "generate", "regenerate")) == [
         "train.extract.max_cpu_seconds=50.0", "train.generate.max_cpu_seconds=30.0",
         "train.regenerate.max_cpu_seconds=20.0", "train.direct.max_cpu_seconds=100.0"]
+    image_like = compare.equal_budget_overrides(run_cfg, compare.Budget("steps", 90), trained=("extract", "generate"))
+    assert [o.split(".")[1] for o in image_like] == ["extract", "generate", "direct"]  # a decoder trained with its encoder
     with pytest.raises(compare.CompareError, match=r"budget split \('direct'"):
         compare.Budget("steps", 10, (("direct", 1.0),))
 

@@ -113,12 +113,17 @@ class Budget:
                                    f"({', '.join(SIDE_STAGES['regeneration'])}) and a weight >= 0")
 
 
-def equal_budget_overrides(run_cfg: Any, budget: Budget, *, learned_extract: bool) -> list[str]:
-    """``key=value`` overrides giving both sides ``budget`` (see :class:`Budget`); [] when its amount is 0."""
+def equal_budget_overrides(run_cfg: Any, budget: Budget, *, trained: Sequence[str] = ("generate", "regenerate")) -> list[str]:
+    """``key=value`` overrides giving both sides ``budget`` (see :class:`Budget`); [] when its amount is 0.
+
+    ``trained``: the regeneration stages with parameters to train (a learned extractor; not a regenerator
+    that is the extractor's own decoder, trained with it): only they share regeneration's budget."""
     if budget.amount <= 0:
         return []
     key = BUDGET_FIELDS[budget.kind]
-    stages = [s for s in SIDE_STAGES["regeneration"] if s != "extract" or learned_extract]
+    stages = [s for s in SIDE_STAGES["regeneration"] if s in trained]
+    if not stages:
+        raise CompareError("equal budget: the regeneration side has no stage to train")
 
     def weight(stage: str) -> float:
         if budget.split:

@@ -126,9 +126,14 @@ def cell_run_config(cfg: StudyConfig, cell: Cell, device: str | None = None) -> 
               for k in ("progress=false", "tensorboard=false", f"device={device}", f"precision={cfg.precision}")),
             f"paired.share={cell.share}", f"paired.seed={cell.seed}"]
     run_cfg = load_run_config(cls, plan.config, base)
-    learned = not is_explicit(cls(run_cfg.pairing).build("extract"))
     budget = compare.Budget(plan.budget, plan.budget_amount, tuple(plan.budget_split.items()))
-    return load_run_config(cls, plan.config, base + compare.equal_budget_overrides(run_cfg, budget, learned_extract=learned))
+    if budget.amount <= 0:
+        return run_cfg
+    pairing = cls(run_cfg.pairing)
+    extractor = pairing.build("extract")
+    trained = [s for s in ("extract", "generate", "regenerate")
+               if not is_explicit(extractor if s == "extract" else pairing.build(s, extractor))]
+    return load_run_config(cls, plan.config, base + compare.equal_budget_overrides(run_cfg, budget, trained=trained))
 
 
 def cell_fingerprints(cfg: StudyConfig, cell: Cell, device: str | None = None) -> dict[str, Any]:
