@@ -89,7 +89,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
               n_test: int, peer: bool, progress: bool = False, g2p_words: int = 0,
               extract_from: str | None = None, compare_modes: bool = False) -> dict[str, Any]:
     from regen_core import compare
-    from regen_core.pipeline import load_run, load_run_config, train_stage, training_record
+    from regen_core.pipeline import load_run, load_run_config, training_record
 
     from .evaluate import asr_report
     from .g2p import evaluate_g2p
@@ -119,8 +119,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
         from regen_core.config import to_dict
 
         write_json_atomic(shared / "run_config.json", to_dict(base))
-    if not (shared / "extract" / "final").exists():
-        train_stage(pairing, "extract", base, shared, data=data)
+    compare.train_stages(pairing, base, shared, data=data, stages=("extract",), log=None)  # kept when finished
     _, models = load_run(shared)
     if models["extract"].g2p is not None:
         g = evaluate_g2p(models["extract"], g2p_words)
@@ -140,13 +139,9 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
             cfg = dataclasses.replace(base, pairing=p_sized.config, train=tr)
             run = out / "runs" / f"paired{len(data_sized['train'])}_seed{seed}"
             _copy_stage(shared, run, "extract")
-            records = {}
-            for stage in ("generate", "direct"):
-                if not (run / stage / "final").exists():
-                    rec = train_stage(p_sized, stage, cfg, run, data=data_sized)
-                    records[stage] = {"steps": rec.steps, "seconds": round(rec.seconds, 1), "parameters": rec.parameters}
-                else:  # trained earlier into this folder: its own record says how
-                    records[stage] = {**training_record(run / stage / "final"), "reused": True}
+            trained = compare.train_stages(p_sized, cfg, run, data=data_sized, stages=("generate", "direct"), log=None)
+            records = {stage: {**training_record(run / stage / "final"), "reused": trained[stage] is None}
+                       for stage in ("generate", "direct")}  # a stage trained earlier into this folder is kept
             plans.append((len(data_sized["train"]), seed, p_sized, run, records))
     # 3. The P2G per seed (text only, independent of the number of paired utterances).
     p2g_runs: dict[int, Path] = {}
@@ -155,8 +150,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
             base.train, regenerate=dataclasses.replace(base.train.regenerate, seed=seed)))
         run = out / "runs" / f"p2g_seed{seed}"
         _copy_stage(shared, run, "extract")
-        if not (run / "regenerate" / "final").exists():
-            train_stage(pairing, "regenerate", cfg, run, data=data)
+        compare.train_stages(pairing, cfg, run, data=data, stages=("regenerate",), log=None)
         p2g_runs[seed] = run
     # 4. Evaluate every run on the same test utterances.
     sweep = []

@@ -178,8 +178,8 @@ def train_fsdd_vocoder(pairing_cfg: Any, tcfg: Any, out: Path) -> tuple[Any, Any
     """A vocoder trained on FSDD train audio alone (resampled to the pairing's rate); returns (pairing, vocoder)."""
     import dataclasses
 
-    from regen_core.pipeline import train_stage, load_model
     from regen_core.config import run_config_class
+    from regen_core.pipeline import load_model
 
     from .pairing import TTSPairing
 
@@ -188,8 +188,7 @@ def train_fsdd_vocoder(pairing_cfg: Any, tcfg: Any, out: Path) -> tuple[Any, Any
     run_cfg = run_config_class(TTSPairing.config_class)(pairing=cfg)
     run_cfg = dataclasses.replace(run_cfg, train=dataclasses.replace(run_cfg.train, regenerate=tcfg))
     data = pairing.load_data()
-    if not (out / "regenerate" / "final").exists():
-        train_stage(pairing, "regenerate", run_cfg, out, data=data)
+    compare.train_stages(pairing, run_cfg, out, data=data, stages=("regenerate",), log=None)  # kept when finished
     _, _, vocoder = load_model(out / "regenerate" / "final", pairing=pairing)
     return pairing, vocoder, data
 
