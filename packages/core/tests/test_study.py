@@ -93,6 +93,11 @@ def test_study_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "no plan for nosuch" in capsys.readouterr().err
     assert main(["study", "--config", "nosuch", "--out", str(tmp_path)]) == 2
     assert "no study preset 'nosuch'" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():
+        assert main(["study", "toy", "--config", "quick", "--device", "cuda", "--out", str(tmp_path / "c")]) == 2
+        assert "sees no CUDA device" in capsys.readouterr().err and not (tmp_path / "c").exists()
 
 
 def test_every_study_preset_loads_and_plans(capsys) -> None:

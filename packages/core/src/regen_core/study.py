@@ -225,6 +225,16 @@ def plan_cells(cfg: StudyConfig, pairings: Sequence[str]) -> list[Cell]:
     return [Cell(n, float(s), int(k)) for n in names for s in cfg.shares for k in cfg.seeds]
 
 
+def check_device(device: str) -> None:
+    """Refuse a CUDA study where torch sees no CUDA device (before any cell starts)."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise StudyError(f"device {device!r}: torch {torch.__version__} sees no CUDA device "
+                             "(a CPU build, or no GPU); use --device cpu")
+
+
 def check_old_cells(out: Path, cells: Sequence[Cell], expected: dict[str, dict[str, Any]]) -> list[Cell]:
     """The finished cells, after checking every started cell against the current fingerprints.
 
@@ -256,9 +266,10 @@ def run_study(cfg: StudyConfig, out: str | Path, pairings: Sequence[str] = (), *
               device: str | None = None, progress: bool = True, log=print) -> dict[str, Any]:
     """Run every unfinished cell (``jobs`` processes, one torch thread each), then write the report."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cells = plan_cells(cfg, pairings)
+    check_device(device or cfg.device)
+    out.mkdir(parents=True, exist_ok=True)
     expected = {c.key: cell_fingerprints(cfg, c, device) for c in cells}
     done = set(check_old_cells(out, cells, expected))
     todo = [c for c in cells if c not in done]
