@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_new_pairing)
 
     sp = sub.add_parser("study", help="regeneration vs direct over pairings x paired shares x seeds, with the oracle cascade")
-    sp.add_argument("pairings", nargs="*", help="pairings to study (default: every pairing the config plans)")
+    sp.add_argument("pairings", nargs="*", help="pairings to study (default: every installed pairing the config plans)")
     sp.add_argument("--config", "-c", default="quick", help="study preset (quick, study, gpu) or YAML file (default quick)")
     sp.add_argument("--out", help="study folder (cells/, study.json, study.md, figures/); re-run to resume (required unless --plan)")
     sp.add_argument("--jobs", type=int, default=1, help="cells trained in parallel processes, one torch thread each")

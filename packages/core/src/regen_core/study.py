@@ -2,6 +2,8 @@
 
     regen study [PAIRINGS...] --config quick|study|gpu|FILE.yaml --out DIR [--jobs N] [--device cpu|cuda] [--plan]
 
+Without PAIRINGS, every pairing the config plans that is installed.
+
 A *cell* is (pairing, paired share, training seed). Each cell trains every stage of one run folder with
 ``paired.share`` (the generate and direct stages see that share of the training pairs; regenerate and a
 learned extractor keep all of Y), both sides at the equal budget of the pairing's plan
@@ -214,14 +216,18 @@ def _run_cell_job(args: tuple) -> dict[str, Any]:
 
 
 def plan_cells(cfg: StudyConfig, pairings: Sequence[str]) -> list[Cell]:
-    names = list(pairings) or list(cfg.pairings)
-    unknown = [n for n in names if n not in cfg.pairings]
+    """The grid: the named pairings (each must be planned and installed), or else every planned pairing
+    that is installed."""
+    installed = registry.discover()
+    unknown = [n for n in pairings if n not in cfg.pairings]
     if unknown:
         raise StudyError(f"the study config has no plan for {', '.join(unknown)} (plans: {', '.join(cfg.pairings)})")
-    installed = registry.discover()
-    missing = [n for n in names if n not in installed]
+    missing = [n for n in pairings if n not in installed]
     if missing:
         raise StudyError(f"pairing(s) {', '.join(missing)} not installed (installed: {', '.join(installed)})")
+    names = list(pairings) or [n for n in cfg.pairings if n in installed]
+    if not names:
+        raise StudyError(f"none of the planned pairings ({', '.join(cfg.pairings)}) is installed")
     return [Cell(n, float(s), int(k)) for n in names for s in cfg.shares for k in cfg.seeds]
 
 
