@@ -14,7 +14,7 @@ import torch
 
 from regen_core import cli
 from regen_core.data import DataError, extract_map, pad_collate, split
-from regen_core.evaluate import interval
+from regen_core.compare import interval
 
 calls: list[int] = []
 

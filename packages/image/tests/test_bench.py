@@ -87,4 +87,5 @@ def test_merge_combines_seeds_and_refuses_different_settings(tmp_path):
 
 def test_code_fingerprint_is_stable():
     a, b = bench.code_fingerprint(), bench.code_fingerprint()
-    assert a == b and len(a["sha256"]) == 64 and a["files"] > 10
+    assert a == b and set(a) == {"regen_core", "regen_image"}
+    assert len(a["regen_image"]["sha256"]) == 64 and a["regen_image"]["files"] > 10

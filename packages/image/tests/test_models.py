@@ -120,7 +120,7 @@ def test_train_sample_and_quick_bench_entry_points(tmp_path):
     assert set(report["summary"]) == {"latent", "pixel"}
     assert report["summary"]["latent"]["mean"]["images_per_second"] > 0
     assert "latent_fid_below_pixel_fid" in report["targets"]
-    assert "latent_vs_pixel" in report["comparisons"] and report["code"]["sha256"]
+    assert "latent_vs_pixel" in report["comparisons"] and report["code"]["regen_image"]["sha256"]
     row = next(r for r in report["rows"] if r["method"] == "latent")
     assert 0 <= row["recon_cond_acc"] <= 1 and row["recon_fid"] >= 0  # the reconstruction ceiling
     assert not any(s["reused"] for s in row["training"].values()) and row["training"]["extract"]["steps"] == 2

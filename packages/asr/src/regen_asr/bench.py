@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -32,11 +29,6 @@ from typing import Any, Sequence
 
 import numpy as np
 from regen_core.errors import cli_main
-
-
-def _mean_std(values: list[float]) -> dict[str, Any]:
-    arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else None, "values": values}
 
 
 def pocketsphinx_scores(test: Any, sample_rate: int, n: int = 0) -> dict[str, Any]:
@@ -96,9 +88,8 @@ def _copy_stage(src_run: Path, dst_run: Path, stage: str) -> None:
 def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: Sequence[int], seeds: Sequence[int],
               n_test: int, peer: bool, progress: bool = False, g2p_words: int = 0,
               extract_from: str | None = None, compare_modes: bool = False) -> dict[str, Any]:
-    import torch
-
-    from regen_core.pipeline import load_run, load_run_config, train_stage, training_record
+    from regen_core import compare
+    from regen_core.pipeline import load_run, load_run_config, training_record
 
     from .evaluate import asr_report
     from .g2p import evaluate_g2p
@@ -114,10 +105,8 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     pairing = ASRPairing(base.pairing)
     data = pairing.load_data()
     result: dict[str, Any] = {
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "config": config, "overrides": list(overrides), "sizes": list(sizes), "seeds": list(seeds),
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "processor": platform.processor() or platform.machine()},
+        "machine": compare.machine_record(),  # includes the load average at the start
         "corpus": {k: len(v) for k, v in data.items()},
         "test_speakers": sorted(set(data["test"]["speaker"])),
         "train_speakers": sorted(set(data["train"]["speaker"])),
@@ -130,8 +119,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
         from regen_core.config import to_dict
 
         write_json_atomic(shared / "run_config.json", to_dict(base))
-    if not (shared / "extract" / "final").exists():
-        train_stage(pairing, "extract", base, shared, data=data)
+    compare.train_stages(pairing, base, shared, data=data, stages=("extract",), log=None)  # kept when finished
     _, models = load_run(shared)
     if models["extract"].g2p is not None:
         g = evaluate_g2p(models["extract"], g2p_words)
@@ -151,13 +139,9 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
             cfg = dataclasses.replace(base, pairing=p_sized.config, train=tr)
             run = out / "runs" / f"paired{len(data_sized['train'])}_seed{seed}"
             _copy_stage(shared, run, "extract")
-            records = {}
-            for stage in ("generate", "direct"):
-                if not (run / stage / "final").exists():
-                    rec = train_stage(p_sized, stage, cfg, run, data=data_sized)
-                    records[stage] = {"steps": rec.steps, "seconds": round(rec.seconds, 1), "parameters": rec.parameters}
-                else:  # trained earlier into this folder: its own record says how
-                    records[stage] = {**training_record(run / stage / "final"), "reused": True}
+            trained = compare.train_stages(p_sized, cfg, run, data=data_sized, stages=("generate", "direct"), log=None)
+            records = {stage: {**training_record(run / stage / "final"), "reused": trained[stage] is None}
+                       for stage in ("generate", "direct")}  # a stage trained earlier into this folder is kept
             plans.append((len(data_sized["train"]), seed, p_sized, run, records))
     # 3. The P2G per seed (text only, independent of the number of paired utterances).
     p2g_runs: dict[int, Path] = {}
@@ -166,8 +150,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
             base.train, regenerate=dataclasses.replace(base.train.regenerate, seed=seed)))
         run = out / "runs" / f"p2g_seed{seed}"
         _copy_stage(shared, run, "extract")
-        if not (run / "regenerate" / "final").exists():
-            train_stage(pairing, "regenerate", cfg, run, data=data)
+        compare.train_stages(pairing, cfg, run, data=data, stages=("regenerate",), log=None)
         p2g_runs[seed] = run
     # 4. Evaluate every run on the same test utterances.
     sweep = []
@@ -188,10 +171,13 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
                   f"direct WER {rep['direct']['wer']:.3f} (PER {rep['generate_per']:.3f})", flush=True)
         for side in ("regeneration", "direct"):
             for k in ("wer", "cer", "rtf"):
-                entry[f"{side}_{k}"] = _mean_std([r[side][k] for r in entry["runs"]])
-        entry["generate_per"] = _mean_std([r["generate_per"] for r in entry["runs"]])
-        entry["p2g_wer_from_gold"] = _mean_std([r["p2g_wer_from_gold"] for r in entry["runs"]])
-        entry["regeneration_wins"] = entry["regeneration_wer"]["mean"] < entry["direct_wer"]["mean"]
+                entry[f"{side}_{k}"] = compare.summary([r[side][k] for r in entry["runs"]])
+        entry["generate_per"] = compare.summary([r["generate_per"] for r in entry["runs"]])
+        entry["p2g_wer_from_gold"] = compare.summary([r["p2g_wer_from_gold"] for r in entry["runs"]])
+        # core's rule: WER paired by seed, the winner only when the 95% interval of the difference excludes 0
+        entry["wer_comparison"] = compare.compare_metric(
+            "wer", False, {side: [r[side]["wer"] for r in entry["runs"]] for side in compare.SIDES})
+        entry["outcome"] = compare.outcome(entry["wer_comparison"]["winner"])
         sweep.append(entry)
     result["sweep"] = sweep
     result["p2g_wer_from_gold"] = sweep[0]["p2g_wer_from_gold"] if sweep else None
@@ -201,7 +187,7 @@ def run_bench(out: str | Path, *, config: str, overrides: Sequence[str], sizes: 
     if peer:
         result["pocketsphinx"] = pocketsphinx_scores(data["test"], base.pairing.sample_rate, n_test)
     result["seconds"] = round(time.perf_counter() - t_start, 1)
-    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["load_average_at_end"] = compare.load_average()
     return result
 
 
@@ -242,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paired={e['n_paired']:>5}: regeneration WER {e['regeneration_wer']['mean']:.3f} | direct WER "
               f"{e['direct_wer']['mean']:.3f} | PER {e['generate_per']['mean']:.3f} | P2G-from-gold WER "
               f"{e['p2g_wer_from_gold']['mean']:.3f} | RTF regen {e['regeneration_rtf']['mean']:.3f} direct "
-              f"{e['direct_rtf']['mean']:.3f}")
+              f"{e['direct_rtf']['mean']:.3f} | regeneration {e['outcome']}s on WER ({e['wer_comparison']['winner']})")
     if "g2p" in result:
         print(f"G2P held-out CMUdict: PER {result['g2p']['g2p_per']:.3f}, word error {result['g2p']['g2p_wer']:.3f}")
     for e in result["sweep"]:

@@ -24,7 +24,8 @@ from regen_core.errors import cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(demo_parser("python -m regen_asr.demo", __doc__, default_config="tiny"), argv)
     from regen_core.checkpoint import write_json_atomic
-    from regen_core.evaluate import evaluate, run_budgets
+    from regen_core.compare import run_budgets
+    from regen_core.evaluate import evaluate
     from regen_core.pipeline import load_run, load_run_config
     from regen_speech.audio import save_wav
 

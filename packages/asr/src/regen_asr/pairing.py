@@ -36,6 +36,7 @@ class ASRPairing:
     x: ClassVar[Spec] = Spec("audio", "audio", "(T,) float32 mono @ sample_rate (16 kHz by default)")
     y: ClassVar[Spec] = Spec("text", "text", "str: normalised transcript (a-z, apostrophe, space)")
     y_prime: ClassVar[Spec] = Spec("phonemes", "tokens", "(P,) str: ARPAbet phonemes, '|' between words")
+    headline: ClassVar[str] = "wer"  # the comparisons' lead metric (regen study, bench)
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("wer", False, "word error rate (jiwer), pooled over the test utterances"),
         Metric("cer", False, "character error rate (jiwer, spaces included), pooled over the test utterances"),

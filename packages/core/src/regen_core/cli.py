@@ -8,6 +8,7 @@
     regen compare  PAIRING [--config C] --run DIR [--resume] [key=value ...]
     regen new-pairing NAME --out DIR
     regen export   PAIRING --onnx DIR --model RUN
+    regen study    [PAIRING ...] --config quick|study|gpu|FILE.yaml --out DIR [--jobs N] [--device cpu|cuda] [--plan]
 
 ``--run`` always names a run folder (``DIR/<stage>/``), ``--out`` an output folder; the
 ``--out`` that ``train`` and ``compare`` took for their run folder still works, with a notice.
@@ -128,7 +129,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import build_config
-    from .evaluate import evaluate, run_budgets
+    from .compare import run_budgets
+    from .evaluate import evaluate
 
     pairing, models = load_run(args.run)
     run_json = json.loads((Path(args.run) / "run_config.json").read_text())
@@ -144,8 +146,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .cli_common import train_stages
-    from .evaluate import evaluate, run_budgets
+    from .compare import run_budgets, train_stages
+    from .evaluate import evaluate
 
     pairing, run_cfg = _pairing_and_config(args)
     out = Path(args.run)
@@ -183,6 +185,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     for key, value in (manifest.get("parity") or {}).items():
         if key.endswith("_max_abs") and "_ref_" not in key:
             print(f"  parity vs PyTorch, {key}: {value:.3g}")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from .study import StudyError, estimate, load_study_config, run_study
+
+    overrides = [*(a for a in args.pairings if "=" in a), *args.overrides]  # key=value may follow the pairings
+    args.pairings = [a for a in args.pairings if "=" not in a]
+    cfg = load_study_config(args.config, overrides)
+    if args.plan:
+        print(json.dumps(estimate(cfg, args.pairings, args.jobs), indent=2))
+        return 0
+    if not args.out:
+        raise StudyError("`regen study` needs --out DIR (the study folder) unless --plan is given")
+    report = run_study(cfg, args.out, args.pairings, jobs=args.jobs, device=args.device, progress=not args.no_progress)
+    out = Path(args.out)
+    counts = {k: sum(1 for s in report["summaries"] if s["outcome"] == k) for k in ("win", "lose", "tie")}
+    print(f"regeneration wins {counts['win']}, loses {counts['lose']}, ties {counts['tie']} "
+          f"({len(report['cells'])} cells, {report['wall_seconds']:.0f} s)")
+    print(f"report: {out / 'study.md'} and {out / 'study.json'}; figures in {out / 'figures'}")
     return 0
 
 
@@ -248,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--onnx", required=True, metavar="DIR", help="output folder: the graphs and manifest.json")
     sp.add_argument("--model", required=True, metavar="RUN", help="a trained run folder of that pairing")
     sp.set_defaults(func=cmd_export)
+    sp = sub.add_parser("study", help="regeneration vs direct over pairings x paired shares x seeds, with the oracle cascade")
+    sp.add_argument("pairings", nargs="*", help="pairings to study (default: every installed pairing the config plans)")
+    sp.add_argument("--config", "-c", default="quick", help="study preset (quick, study, gpu) or YAML file (default quick)")
+    sp.add_argument("--out", help="study folder (cells/, study.json, study.md, figures/); re-run to resume (required unless --plan)")
+    sp.add_argument("--jobs", type=int, default=1, help="cells trained in parallel processes, one torch thread each")
+    sp.add_argument("--device", choices=("cpu", "cuda"), default=None, help="training device (default: the preset's)")
+    sp.add_argument("--plan", action="store_true", help="print the grid and its training-time estimate; train nothing")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_study, overrides=[])
     return p
 
 

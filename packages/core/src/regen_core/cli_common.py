@@ -23,9 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .contract import STAGES
 from .errors import RegenError
-from .runlock import run_lock
+from .compare import train_stages  # noqa: F401  (the demos' import; core's one "train every stage" loop)
 
 #: Errors that are the user's to fix: printed as one clear line, exit status 2 (``regen`` and every entry point).
 #: Every such error derives from :class:`regen_core.errors.RegenError`.
@@ -115,29 +114,6 @@ def scaled_budgets(run_cfg: Any, scale: float, keys: Sequence[str] = ("max_secon
     return out
 
 
-def train_stages(pairing: Any, run_cfg: Any, run: str | Path, *, data: Any = None, stages: Sequence[str] = STAGES,
-                 resume: bool = True, log: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Train ``stages`` of ``pairing`` into the run folder ``run``, in order; finished stages are kept when
-    ``resume`` (unfinished ones resume from their last checkpoint). Returns stage -> StageRecord (None if kept)."""
-    from .pipeline import final_dir, train_stage
-
-    records: dict[str, Any] = {}
-    with run_lock(run):  # one writer for every stage (each stage takes the lock again: it is re-entrant)
-        data = data if data is not None else pairing.load_data()
-        for stage in stages:
-            if resume and final_dir(run, stage).exists():
-                records[stage] = None
-                if log:
-                    log(f"{pairing.name}:{stage}: already trained in {final_dir(run, stage)}")
-                continue
-            rec = train_stage(pairing, stage, run_cfg, run, resume=resume, data=data)
-            records[stage] = rec
-            if log:
-                log(f"{pairing.name}:{stage}: " + ("explicit, saved" if rec.explicit else f"{rec.steps} steps in {rec.seconds:.1f} s")
-                    + f" -> {rec.folder}")
-    return records
-
-
 @dataclasses.dataclass
 class DemoRun:
     """What :func:`train_and_evaluate` leaves for a demo's own extras."""
@@ -154,7 +130,8 @@ def train_and_evaluate(pairing_cls: type, out: str | Path, config: str | None, o
                        log: Callable[[str], None] | None = print, progress: bool = False) -> DemoRun:
     """The common part of every demo: train every stage into ``OUT/run`` (finished stages are kept), then
     regen_core's regeneration-vs-direct report into ``OUT/evaluation``."""
-    from .evaluate import evaluate, run_budgets
+    from .compare import run_budgets
+    from .evaluate import evaluate
     from .pipeline import load_run, load_run_config
 
     out = Path(out)

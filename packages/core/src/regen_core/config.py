@@ -78,15 +78,37 @@ class EvalConfig:
     n_visualise: int = 2  # examples drawn by the domain visualiser / written as listenable/viewable files
 
 
+@dataclass(frozen=True)
+class PairedConfig:
+    """How much *paired* (X, Y) data the generate and direct stages see.
+
+    Regeneration's claim is that Y alone trains the regenerate stage (and a learned extractor), so they
+    always keep the whole training split; only the stages that need X see the paired subset. The subset
+    is the first ``n`` (or ``share`` of the) training examples in an order fixed by ``seed``, so smaller
+    subsets are nested in larger ones. Applied in one place: :func:`regen_core.pipeline.paired_data`.
+    """
+
+    share: float = 1.0  # share of the training split that is paired, in (0, 1]
+    n: int = 0  # number of paired training examples; > 0 overrides share
+    seed: int = 0  # seed of the order the paired examples are taken in
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.share <= 1.0):
+            raise ValueError(f"paired.share must be in (0, 1], got {self.share}")
+        if self.n < 0:
+            raise ValueError(f"paired.n must be >= 0 (0 = use paired.share), got {self.n}")
+
+
 @functools.lru_cache(maxsize=None)
 def run_config_class(pairing_config_class: type) -> type:
-    """The full, typed config of a run for one pairing: ``pairing``, ``train``, ``evaluate``."""
+    """The full, typed config of a run for one pairing: ``pairing``, ``train``, ``evaluate``, ``paired``."""
     return dataclasses.make_dataclass(
         f"RunConfig_{pairing_config_class.__name__}",
         [
             ("pairing", pairing_config_class, field(default_factory=pairing_config_class)),
             ("train", StagesConfig, field(default_factory=StagesConfig)),
             ("evaluate", EvalConfig, field(default_factory=EvalConfig)),
+            ("paired", PairedConfig, field(default_factory=PairedConfig)),
         ],
         frozen=True,
     )

@@ -101,6 +101,7 @@ class Pairing(Protocol):
     y: ClassVar[Spec]  # the target
     y_prime: ClassVar[Spec]  # the compact intermediate representation
     metrics_spec: ClassVar[tuple[Metric, ...]]  # the metrics that judge Y
+    headline: ClassVar[str]  # the one metric comparisons lead with (a name in metrics_spec or set_metrics_spec), e.g. "mcd"
     config_class: ClassVar[type]  # frozen dataclass holding every domain setting
 
     config: Any  # an instance of config_class

@@ -8,7 +8,6 @@ with a 95% t-interval over seeds, and both sides' budgets (parameters, steps, se
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from .compare import SCHEMA, budget_table, compare_metric, fmt, interval, run_budgets  # noqa: F401  (interval, run_budgets: re-exported for older imports)
 from .contract import Metric, SetMetrics, SetMetricsSpec, TimedOutput, Visualises, regenerate_pipeline
 from .data import take
-from .pipeline import final_dir, training_record
 
 
 def _seed(seed: int, i: int) -> int:
@@ -31,22 +30,12 @@ def _mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
 
-def interval(values: list[float], level: float = 0.95) -> dict[str, Any]:
-    """Mean, standard deviation and a t-interval of ``values`` (one value per seed)."""
-    arr = np.asarray(values, dtype=np.float64)
-    mean = float(arr.mean())
-    if len(arr) < 2:
-        return {"mean": mean, "std": None, "ci95": None, "n": int(len(arr))}
-    from scipy import stats
-
-    std = float(arr.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, len(arr) - 1) * std / math.sqrt(len(arr)))
-    return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": int(len(arr))}
-
-
 @torch.no_grad()
 def sample_side(pairing: Any, side: str, models: dict[str, Any], examples: list[dict], seed: int, temperature: float):
-    """Predictions of one side for every example, with per-example wall seconds."""
+    """Predictions of one side for every example, with per-example wall seconds.
+
+    Sides: ``regeneration`` (X -> Y' -> Y), ``direct`` (X -> Y) and ``oracle`` (the regenerator on Y' extracted
+    from the reference: the cascade without the generator's error, the paper's training-inference mismatch)."""
     preds, y_primes, seconds = [], [], []
     for i, ex in enumerate(examples):
         x = ex[pairing.x.name]
@@ -55,11 +44,34 @@ def sample_side(pairing: Any, side: str, models: dict[str, Any], examples: list[
             inf = regenerate_pipeline(x, models["generate"], models["regenerate"], seed=_seed(seed, i), temperature=temperature)
             preds.append(inf.y)
             y_primes.append(inf.y_prime)
-        else:
+        elif side == "oracle":  # the regenerator on Y' extracted from the reference: no X -> Y' error
+            y_prime = models["extract"].extract(ex[pairing.y.name])
+            preds.append(models["regenerate"].sample(y_prime, seed=_seed(seed, i) + 1, temperature=temperature))
+            y_primes.append(y_prime)
+        elif side == "direct":
             preds.append(models["direct"].sample(x, seed=_seed(seed, i), temperature=temperature))
             y_primes.append(None)
+        else:
+            raise ValueError(f"unknown side {side!r}: expected regeneration, oracle or direct")
         seconds.append(time.perf_counter() - t0)
     return preds, y_primes, seconds
+
+
+def score_side(pairing: Any, side: str, models: dict[str, Any], examples: list[dict], seed: int, temperature: float):
+    """One side's scores on ``examples`` for one sampling seed: the mean of the pairing's metrics, its set
+    metrics (if any), seconds per sample and real-time factor (timed outputs).
+    Returns ``(predictions, y_primes, scores, references, xs)``."""
+    preds, y_primes, secs = sample_side(pairing, side, models, examples, seed, temperature)
+    refs = [ex[pairing.y.name] for ex in examples]
+    xs = [ex[pairing.x.name] for ex in examples]
+    rows = [pairing.metrics(p, r, x) for p, r, x in zip(preds, refs, xs)]
+    summary = _mean_metrics(rows)
+    if isinstance(pairing, SetMetrics):
+        summary.update(pairing.set_metrics(preds, refs, xs))
+    summary["seconds_per_sample"] = float(np.mean(secs))
+    if isinstance(pairing, TimedOutput):  # outputs with a duration (speech)
+        summary["real_time_factor"] = float(sum(secs) / max(sum(pairing.output_seconds(p) for p in preds), 1e-9))
+    return preds, y_primes, summary, refs, xs
 
 
 def evaluate(
@@ -88,16 +100,7 @@ def evaluate(
         bar = tqdm(total=len(sides) * len(eval_cfg.seeds), desc=f"{pairing.name}:evaluate", unit="side-seed")
     for seed in eval_cfg.seeds:
         for side in sides:
-            preds, y_primes, secs = sample_side(pairing, side, models, examples, seed, eval_cfg.temperature)
-            refs = [ex[pairing.y.name] for ex in examples]
-            xs = [ex[pairing.x.name] for ex in examples]
-            rows = [pairing.metrics(p, r, x) for p, r, x in zip(preds, refs, xs)]
-            summary = _mean_metrics(rows)
-            if isinstance(pairing, SetMetrics):
-                summary.update(pairing.set_metrics(preds, refs, xs))
-            summary["seconds_per_sample"] = float(np.mean(secs))
-            if isinstance(pairing, TimedOutput):  # outputs with a duration (speech)
-                summary["real_time_factor"] = float(sum(secs) / max(sum(pairing.output_seconds(p) for p in preds), 1e-9))
+            preds, y_primes, summary, refs, xs = score_side(pairing, side, models, examples, seed, eval_cfg.temperature)
             per_seed[side].append(summary)
             if isinstance(pairing, Visualises) and seed == eval_cfg.seeds[0]:
                 for i in range(min(eval_cfg.n_visualise, len(examples))):
@@ -125,59 +128,15 @@ def build_report(pairing: Any, per_seed: dict[str, list[dict[str, float]]], eval
     specs += [Metric(k, False, "(no direction declared by the pairing)") for k in extra]
     metrics = []
     for m in specs:
-        row: dict[str, Any] = {"name": m.name, "higher_is_better": m.higher_is_better, "description": m.description}
-        for side, rows in per_seed.items():
-            vals = [r[m.name] for r in rows if m.name in r]
-            row[side] = {**interval(vals), "per_seed": vals} if vals else None
-        if row.get("direct") and row.get("regeneration"):
-            diffs = [a - b for a, b in zip(row["regeneration"]["per_seed"], row["direct"]["per_seed"])]
-            row["difference"] = interval(diffs)
-            ci = row["difference"]["ci95"]
-            sign = 1 if m.higher_is_better else -1
-            if ci is None:
-                row["winner"] = "regeneration" if sign * row["difference"]["mean"] > 0 else "direct"
-                row["winner"] += " (one seed: no interval)"
-            elif ci[0] <= 0 <= ci[1]:
-                row["winner"] = "neither (95% interval includes 0)"
-            else:
-                row["winner"] = "regeneration" if sign * row["difference"]["mean"] > 0 else "direct"
-        metrics.append(row)
+        per_side = {side: [r[m.name] for r in rows if m.name in r] for side, rows in per_seed.items()}
+        metrics.append(compare_metric(m.name, m.higher_is_better, per_side, description=m.description))
     return {
         "pairing": pairing.name,
         "x": pairing.x.name, "y_prime": pairing.y_prime.name, "y": pairing.y.name,
         "seeds": list(eval_cfg.seeds), "n_test": eval_cfg.n_test, "temperature": eval_cfg.temperature,
-        "metrics": metrics,
+        "schema": SCHEMA, "metrics": metrics,
         "budgets": budgets,
     }
-
-
-def run_budgets(out: str | Path) -> dict[str, Any]:
-    """Parameters, steps and training seconds (wall and CPU) of each side, read from the run's model folders."""
-    sides = {"regeneration": ("extract", "generate", "regenerate"), "direct": ("direct",)}
-    budgets: dict[str, Any] = {}
-    for side, stages in sides.items():
-        entry: dict[str, Any] = {"stages": {}}
-        for s in stages:
-            folder = final_dir(out, s)
-            if folder.exists():
-                rec = training_record(folder)
-                entry["stages"][s] = {k: rec.get(k) for k in ("parameters", "steps", "seconds", "cpu_seconds")}
-        for k in ("parameters", "steps", "seconds"):
-            entry[k] = sum((v.get(k) or 0) for v in entry["stages"].values())
-        # CPU seconds: models saved before they were recorded have none, and then the total is unknown
-        trained = [v for v in entry["stages"].values() if v.get("steps")]
-        cpu = [v.get("cpu_seconds") for v in trained]
-        entry["cpu_seconds"] = None if any(c is None for c in cpu) else sum(cpu)
-        budgets[side] = entry
-    return budgets
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def report_markdown(report: dict) -> str:
@@ -193,18 +152,11 @@ def report_markdown(report: dict) -> str:
     for m in report["metrics"]:
         d, r, diff = m.get("direct"), m.get("regeneration"), m.get("difference")
         ci = diff.get("ci95") if diff else None
-        diff_s = "–" if not diff else f"{_fmt(diff['mean'])}" + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "")
+        diff_s = "–" if not diff else f"{fmt(diff['mean'])}" + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
         lines.append(
-            f"| {m['name']} | {'higher' if m['higher_is_better'] else 'lower'} | {_fmt(d and d['mean'])} "
-            f"| {_fmt(r and r['mean'])} | {diff_s} | {m.get('winner', '–')} |"
+            f"| {m['name']} | {'higher' if m['higher_is_better'] else 'lower'} | {fmt(d and d['mean'])} "
+            f"| {fmt(r and r['mean'])} | {diff_s} | {m.get('winner', '–')} |"
         )
-    lines += ["", "## Budgets", "", "| side | stage | parameters | steps | training seconds | training CPU seconds |",
-              "|---|---|---|---|---|---|"]
-    for side, b in report.get("budgets", {}).items():
-        for s, v in b.get("stages", {}).items():
-            lines.append(f"| {side} | {s} | {_fmt(v.get('parameters'))} | {_fmt(v.get('steps'))} | {_fmt(v.get('seconds'))} "
-                         f"| {_fmt(v.get('cpu_seconds'))} |")
-        lines.append(f"| **{side}** | total | {_fmt(b.get('parameters'))} | {_fmt(b.get('steps'))} | {_fmt(b.get('seconds'))} "
-                     f"| {_fmt(b.get('cpu_seconds'))} |")
+    lines += ["", "## Budgets", ""] + budget_table(report.get("budgets", {}))
     lines += ["", "Descriptions:", ""] + [f"- `{m['name']}`: {m['description']}" for m in report["metrics"]]
     return "\n".join(lines) + "\n"

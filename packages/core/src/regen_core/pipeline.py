@@ -107,6 +107,33 @@ class StageRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: The stages that learn from paired (X, Y) examples; the others learn from Y alone.
+PAIRED_STAGES = ("generate", "direct")
+
+
+def paired_data(data: Any, paired: Any, stage: str) -> Any:
+    """``data`` as ``stage`` sees it: for :data:`PAIRED_STAGES`, the training split cut to the paired subset
+    ``paired`` (a :class:`~regen_core.config.PairedConfig`) names; every other stage and split unchanged."""
+    if stage not in PAIRED_STAGES or paired is None:
+        return data
+    train = data["train"]
+    n_all = len(train)
+    n = paired.n if paired.n > 0 else max(1, int(round(paired.share * n_all)))
+    if n >= n_all:
+        return data
+    import numpy as np
+
+    order = np.random.default_rng(paired.seed).permutation(n_all)[:n]
+    keep = sorted(int(i) for i in order)
+    subset = train.select(keep) if hasattr(train, "select") else [train[i] for i in keep]
+    out = {k: data[k] for k in data}
+    out["train"] = subset
+    try:  # keep the container's type (a datasets.DatasetDict) where it is one
+        return type(data)(out)
+    except TypeError:
+        return out
+
+
 def train_stage(
     pairing: Any,
     stage: Stage,
@@ -139,7 +166,7 @@ def train_stage(
             return StageRecord(stage, 0, 0, 0.0, str(folder), explicit=True)
         # 4. Data for the stage, then the shared trainer.
         data = data if data is not None else pairing.load_data()
-        sd = pairing.stage_data(stage, data, extractor)
+        sd = pairing.stage_data(stage, paired_data(data, run_cfg.paired, stage), extractor)
         ckpt.write_json_atomic(out / "run_config.json", to_dict(run_cfg))
         result: TrainResult = train(
             model, sd, tcfg, stage_dir(out, stage), saved_config=saved_config(pairing, stage), resume=resume,

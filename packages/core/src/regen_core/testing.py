@@ -42,9 +42,9 @@ import pytest
 import torch
 
 from . import registry
-from .config import TrainConfig
+from .config import PairedConfig, TrainConfig
 from .contract import STAGES, Metric, Model, Spec, Stage, Stochastic, is_explicit, regenerate_pipeline
-from .pipeline import load_model, load_run_config, presets, train_stage
+from .pipeline import load_model, load_run_config, paired_data, presets, train_stage
 
 
 def same(a: Any, b: Any) -> bool:
@@ -125,6 +125,21 @@ class PairingContractTests:
         assert dataclasses.is_dataclass(pairing_cls.config_class)
         assert pairing_cls.config_class.__dataclass_params__.frozen, "the config dataclass must be frozen"
         assert isinstance(pairing.config, pairing_cls.config_class)
+
+    def test_declares_a_headline_metric(self, pairing_cls: type) -> None:
+        from .compare import headline_metric
+
+        metric = headline_metric(pairing_cls)  # raises naming the problem
+        assert isinstance(metric, Metric)
+
+    @pytest.mark.parametrize("stage", ("generate", "direct"))
+    def test_paired_share_cuts_only_the_paired_stages(self, stage: str, pairing: Any, data: Any, extractor: Any) -> None:
+        """``paired.share`` reaches the stages that learn from (X, Y) pairs; the regenerate stage keeps all of Y."""
+        half = PairedConfig(share=0.5)
+        full_n = len(pairing.stage_data(stage, data, extractor).train)
+        cut_n = len(pairing.stage_data(stage, paired_data(data, half, stage), extractor).train)
+        assert cut_n < full_n, f"{stage}: paired.share=0.5 left {cut_n} of {full_n} training examples"
+        assert paired_data(data, half, "regenerate") is data, "the regenerate stage must keep the whole training split"
 
     def test_splits_are_deterministic(self, pairing: Any, data: Any) -> None:
         for split in ("train", "valid", "test"):

@@ -28,8 +28,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -38,10 +36,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from regen_core import registry
+from regen_core import compare, registry
 from regen_core.config import to_dict
-from regen_core.evaluate import interval
-from regen_core.pipeline import load_run, load_run_config, train_stage, training_record
+from regen_core.pipeline import load_run, load_run_config, training_record
 
 from .pairing import extract_all
 from .sampling import sample_images
@@ -73,19 +70,12 @@ def _seeded(run_cfg: Any, seed: int) -> Any:
 
 
 def code_fingerprint() -> dict[str, Any]:
-    """SHA-256 over the regen_image and regen_core sources (.py, .yaml), plus the git commit for the record."""
+    """Core's fingerprint of the regen_core and regen_image sources (what a merge must share)."""
     import regen_core
 
     import regen_image
 
-    h, n = hashlib.sha256(), 0
-    for pkg in (regen_core, regen_image):
-        root = Path(pkg.__file__).parent
-        for f in sorted(root.rglob("*")):
-            if f.is_file() and f.suffix in (".py", ".yaml") and "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(root.parent)).encode() + b"\0" + f.read_bytes() + b"\0")
-                n += 1
-    return {"sha256": h.hexdigest(), "files": n}
+    return compare.code_fingerprint([regen_core, regen_image])
 
 
 def _git_state() -> dict[str, Any]:
@@ -117,35 +107,28 @@ def _data_info(preset: str, overrides: list[str]) -> dict[str, Any]:
 
 
 def _train_records(pairing: Any, run_cfg: Any, run_dir: Path, stages: tuple[str, ...], data: Any) -> dict[str, dict]:
-    """Train the stages not yet in run_dir; a stage already there is read back from its model folder (reused)."""
+    """Train the stages not yet in run_dir (core's train_stages); each stage's record read from its model folder."""
+    trained = compare.train_stages(pairing, run_cfg, run_dir, data=data, stages=stages, log=None)
     records = {}
     for stage in stages:
-        folder = run_dir / stage / "final"
-        if folder.exists():
-            rec = training_record(folder)
-            records[stage] = {"steps": int(rec.get("steps", 0)), "seconds": float(rec.get("seconds", 0.0)),
-                              "cpu_seconds": None, "parameters": int(rec.get("parameters", 0)), "reused": True}
-            continue
-        c0 = time.process_time()
-        rec = train_stage(pairing, stage, run_cfg, run_dir, data=data)
-        records[stage] = {"steps": rec.steps, "seconds": round(rec.seconds, 2),
-                          "cpu_seconds": round(time.process_time() - c0, 2), "parameters": rec.parameters,
-                          "explicit": rec.explicit, "reused": False}
-    for rec in records.values():  # training step time (wall), the issue's per-side cost of a step
-        rec["step_seconds"] = round(rec["seconds"] / rec["steps"], 4) if rec["steps"] else None
+        rec = training_record(run_dir / stage / "final")
+        records[stage] = {**{k: rec.get(k) for k in ("steps", "seconds", "cpu_seconds", "parameters", "explicit")},
+                          "reused": trained[stage] is None}
+        steps = records[stage]["steps"] or 0
+        records[stage]["step_seconds"] = round(records[stage]["seconds"] / steps, 4) if steps else None
     return records
 
 
 def run_method(method: str, seed: int, preset: str, overrides: list[str], out: Path, n_eval: int, grid: bool) -> dict:
     """Train one method with one seed, sample the test classes, score the set."""
-    t_row, load_start = time.perf_counter(), os.getloadavg()
+    t_row, load_start = time.perf_counter(), compare.load_average()
     cls = registry.pairing_class(METHODS[method])
     run_cfg = _seeded(load_run_config(cls, preset, overrides), seed)
     pairing = cls(run_cfg.pairing)
     data = pairing.load_data()
     run_dir = out / "runs" / f"{method}-seed{seed}"
-    # 1. Train (the pixel baseline is the pairing's direct stage). Training seconds are the trainer's wall
-    #    time (validation and checkpoint I/O excluded); CPU seconds include the stage's data preparation.
+    # 1. Train (the pixel baseline is the pairing's direct stage). Training wall and CPU seconds are the
+    #    trainer's (validation and checkpoint I/O excluded).
     stages = ("direct",) if method == "pixel" else TRAIN_STAGES
     records = _train_records(pairing, run_cfg, run_dir, stages, data)
     pairing, models = load_run(run_dir)
@@ -176,11 +159,7 @@ def run_method(method: str, seed: int, preset: str, overrides: list[str], out: P
     return {"method": method, "seed": seed, "n": n, "training": records, "sampling_seconds": round(seconds, 3),
             "sampling_cpu_seconds": round(cpu_seconds, 3), **{k: float(v) for k, v in scores.items()},
             "row_wall_seconds": round(time.perf_counter() - t_row, 1),
-            "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]}}
-
-
-def _with_values(values: list[float]) -> dict[str, Any]:
-    return {**interval(values), "per_seed": values}
+            "load_average": {"start": load_start, "end": compare.load_average()}}
 
 
 METRIC_KEYS = ("fid", "fid_real_vs_real", "precision", "recall", "set_cond_acc", "classifier_accuracy",
@@ -193,10 +172,10 @@ def summarise(rows: list[dict]) -> dict:
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["seed"])
         keys = [k for k in METRIC_KEYS if all(k in r for r in mine)]
-        metrics = {k: _with_values([r[k] for r in mine]) for k in keys}
+        metrics = {k: compare.summary([r[k] for r in mine]) for k in keys}
         stages = list(mine[0]["training"])
-        training = {s: _with_values([r["training"][s]["seconds"] for r in mine]) for s in stages}
-        step_time = {s: _with_values([r["training"][s]["seconds"] / r["training"][s]["steps"] for r in mine])
+        training = {s: compare.summary([r["training"][s]["seconds"] for r in mine]) for s in stages}
+        step_time = {s: compare.summary([r["training"][s]["seconds"] / r["training"][s]["steps"] for r in mine])
                      for s in stages if all(r["training"][s]["steps"] for r in mine)}
         cpu = [[r["training"][s].get("cpu_seconds") for s in stages] for r in mine]
         out[method] = {
@@ -223,24 +202,19 @@ def comparisons(rows: list[dict]) -> dict:
         if not seeds:
             continue
         pair = [(mine[s], pixel[s]) for s in seeds]
+
+        def side(key: str) -> tuple[list[float], list[float]]:
+            return [a[key] for a, _ in pair], [b[key] for _, b in pair]
+
         out[f"{method}_vs_pixel"] = {
             "seeds": seeds,
-            "fid_difference": _with_values([a["fid"] - b["fid"] for a, b in pair]),  # < 0: the method is better
-            "set_cond_acc_difference": _with_values([a["set_cond_acc"] - b["set_cond_acc"] for a, b in pair]),
-            "sampling_speed_ratio": _with_values([a["images_per_second"] / b["images_per_second"] for a, b in pair]),
+            "fid_difference": compare.paired_difference(*side("fid")),  # < 0: the method is better
+            "set_cond_acc_difference": compare.paired_difference(*side("set_cond_acc")),
+            "sampling_speed_ratio": compare.paired_ratio(*side("images_per_second")),
         }
         if all("images_per_cpu_second" in r for ab in pair for r in ab):
-            out[f"{method}_vs_pixel"]["sampling_cpu_speed_ratio"] = _with_values(
-                [a["images_per_cpu_second"] / b["images_per_cpu_second"] for a, b in pair])
+            out[f"{method}_vs_pixel"]["sampling_cpu_speed_ratio"] = compare.paired_ratio(*side("images_per_cpu_second"))
     return out
-
-
-def _clears(stat: dict, threshold: float, above: bool) -> bool | None:
-    """Whether the whole 95% interval lies above (or below) ``threshold``; None with one seed."""
-    ci = stat.get("ci95")
-    if ci is None:
-        return None
-    return bool(ci[0] >= threshold) if above else bool(ci[1] < threshold)
 
 
 def targets(summary: dict, comps: dict, sample_steps: int) -> dict:
@@ -251,15 +225,15 @@ def targets(summary: dict, comps: dict, sample_steps: int) -> dict:
         fd = lp["fid_difference"]
         t[TARGET_FID] = {"latent": summary["latent"]["mean"]["fid"], "pixel": summary["pixel"]["mean"]["fid"],
                          "difference": fd["mean"], "difference_ci95": fd["ci95"], "met": fd["mean"] < 0,
-                         "met_with_95_interval": _clears(fd, 0.0, above=False)}
+                         "met_with_95_interval": compare.clears(fd, 0.0, above=False)}
         sr, cr = lp["sampling_speed_ratio"], lp.get("sampling_cpu_speed_ratio", {"mean": None, "ci95": None})
         t[TARGET_SPEED] = {"ddim_steps_both": sample_steps, "ratio": sr["mean"], "ratio_ci95": sr["ci95"],
                            "cpu_ratio": cr["mean"], "cpu_ratio_ci95": cr["ci95"], "met": sr["mean"] >= 4.0,
-                           "met_with_95_interval": _clears(sr, 4.0, above=True)}
+                           "met_with_95_interval": compare.clears(sr, 4.0, above=True)}
     if "latent" in summary:
         acc = summary["latent"]["metrics"]["set_cond_acc"]
         t[TARGET_ACC] = {"value": acc["mean"], "ci95": acc["ci95"], "met": acc["mean"] >= 0.9,
-                         "met_with_95_interval": _clears(acc, 0.9, above=True)}
+                         "met_with_95_interval": compare.clears(acc, 0.9, above=True)}
     return t
 
 
@@ -359,8 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": to_dict(cfg), "code": code_fingerprint(), "data": _data_info(preset, overrides), "git": _git_state(),
         "equal_compute": "same UNet widths, generator/direct steps, batch size and DDIM steps for every diffusion model; "
                          "the learned extractors' (autoencoders') training is extra compute on the regeneration side",
-        "machine": {"python": sys.version.split()[0], "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": compare.machine_record(),
     }
     rows = []
     for seed in seeds:

@@ -69,6 +69,7 @@ class ImagePairing:
     x: ClassVar[Spec] = Spec("label", "class", "() int64 class index in [0, num_classes)")
     y: ClassVar[Spec] = Spec("image", "image", "(channels, 32, 32) float32 in [0, 1]")
     y_prime: ClassVar[Spec] = Spec("y_prime", "latent", "(latent_channels, 8, 8) float32 KL-autoencoder posterior mean")
+    headline: ClassVar[str] = "fid"  # the comparisons' lead metric (a set metric: regen study, bench)
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("cond_acc", True, "1 if the in-project evaluation classifier sees the requested class, else 0"),
         Metric("class_confidence", True, "the evaluation classifier's probability of the requested class"),

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from regen_core.errors import cli_main
+from regen_core import compare
 
 
 def extraction_throughput(n_chorales: int, n_folk: int, num_proc: int) -> dict[str, Any]:
@@ -71,10 +72,9 @@ def template_following(pairing: Any, models: dict[str, Any], test: Any, n_test: 
             if seed == seeds[0]:
                 ref_rows.append(pairing.metrics({**y, "template": t}, y))
         per_seed.append({k: float(np.mean([r[k] for r in rows])) for k in rows[0]})
-    keys = per_seed[0].keys()
+    stats = {k: compare.summary([s[k] for s in per_seed]) for k in per_seed[0]}  # mean, std, 95% interval over seeds
     return {"n_test": n, "seeds": list(seeds), "temperature": temperature, "decoding": asdict(decoding),
-            "mean": {k: float(np.mean([s[k] for s in per_seed])) for k in keys},
-            "std": {k: float(np.std([s[k] for s in per_seed])) for k in keys}, "per_seed": per_seed,
+            "mean": {k: v["mean"] for k, v in stats.items()}, "over_seeds": stats, "per_seed": per_seed,
             "reference": {k: float(np.mean([r[k] for r in ref_rows])) for k in ("TA", "CA", "RA", "AA")}}
 
 
@@ -132,18 +132,15 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. Full run: train (or reuse), compare regeneration vs direct, and template following.
     if not args.quick:
-        from regen_core.evaluate import evaluate, run_budgets
-        from regen_core.pipeline import load_run, load_run_config, train_stage
+        from regen_core.evaluate import evaluate
+        from regen_core.pipeline import load_run, load_run_config
 
         from .pairing import MelodyPairing
 
         cfg = load_run_config(MelodyPairing, args.config, args.overrides)
         run = Path(args.run) if args.run else out / "run"
         if not args.run:
-            pairing = MelodyPairing(cfg.pairing)
-            data = pairing.load_data()
-            for stage in ("extract", "generate", "regenerate", "direct"):
-                train_stage(pairing, stage, cfg, run, data=data)
+            compare.train_stages(MelodyPairing(cfg.pairing), cfg, run, log=None)  # finished stages are kept
         from .regenerate import UNCONSTRAINED
 
         pairing, models = load_run(run)
@@ -167,11 +164,11 @@ def main(argv: list[str] | None = None) -> int:
                               "direct": "none: the direct baseline has no template (validity masks only)"}
         # (a) regeneration (lyrics -> generated template -> melody) vs direct, with the configured
         #     template-constrained decoding and without it; both sides see only the lyrics.
-        report = evaluate(pairing, models, test, cfg.evaluate, out / "evaluation", budgets=run_budgets(run), progress=False)
+        report = evaluate(pairing, models, test, cfg.evaluate, out / "evaluation", budgets=compare.run_budgets(run), progress=False)
         result["comparison"] = comparison_table(report)
         models["regenerate"].decoding = UNCONSTRAINED
         report_u = evaluate(pairing, models, test, cfg.evaluate, out / "evaluation_unconstrained",
-                            budgets=run_budgets(run), progress=False)
+                            budgets=compare.run_budgets(run), progress=False)
         models["regenerate"].decoding = constrained
         result["comparison_unconstrained"] = comparison_table(report_u)
         result["budgets"] = report["budgets"]
@@ -181,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             models["regenerate"].decoding = dec
             folder = out / ("evaluation_key_given" + ("_unconstrained" if dec is UNCONSTRAINED else ""))
             result[name] = comparison_table(evaluate(pairing, models, keyed, cfg.evaluate, folder,
-                                                     budgets=run_budgets(run), progress=False))
+                                                     budgets=compare.run_budgets(run), progress=False))
         models["regenerate"].decoding = constrained
         # (b) template following on ground-truth templates of the held-out chorales.
         follow = {name: template_following(pairing, models, test, cfg.evaluate.n_test, tuple(cfg.evaluate.seeds),

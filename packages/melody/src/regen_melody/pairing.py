@@ -46,6 +46,7 @@ class MelodyPairing:
     x: ClassVar[Spec] = Spec("lyrics", "text", "str, English or German")
     y: ClassVar[Spec] = Spec("melody", "symbolic", "dict of per-note pitch/onset/duration/syllables + metre")
     y_prime: ClassVar[Spec] = Spec("template", "symbolic", "dict: mode, transpose, metre + per-note beat/chord/cadence")
+    headline: ClassVar[str] = "PD"  # the comparisons' lead metric (regen study, bench)
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("TA", True, "tonality accuracy: melody's major/minor (C vs A weight) matches the template"),
         Metric("CA", True, "chord accuracy: share of notes in the template chord"),

@@ -72,6 +72,7 @@ class TalkingHeadPairing:
     x: ClassVar[Spec] = Spec("x", "audio+image", "{'audio': (S,) float32 @ sample_rate, 'reference': (size, size) uint8}")
     y: ClassVar[Spec] = Spec("video", "video", "(T, size, size) uint8 grey @ fps, T = round(S * fps / sample_rate)")
     y_prime: ClassVar[Spec] = Spec("y_prime", "coefficients", "(T, 14) float32: identity 5 + expression 4 + pose 5")
+    headline: ClassVar[str] = "lipsync_corr"  # regen study leads with lip sync (a set metric below)
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("psnr", True, "PSNR of the whole video against the reference (dB)"),
         Metric("ssim", True, "SSIM, Gaussian 7x7 window, mean over frames"),

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from regen_core.errors import cli_main
+from regen_core import compare
 
 
 def _timeit(fn, repeat: int = 3, before=None) -> float:
@@ -45,21 +44,6 @@ def _timeit(fn, repeat: int = 3, before=None) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # not available on this platform
-        return None
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its finished children."""
-    import resource
-
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def bench_mel(pairing: Any, waves: list[np.ndarray]) -> dict:
@@ -199,19 +183,14 @@ def vocoder_vs_griffinlim(pairing: Any, vocoder: Any, test: Any, n: int, n_iter:
 
 
 def train_run(config: str, out: Path, overrides: Sequence[str]) -> Path:
-    """Train every stage of the ``tts`` pairing with ``config`` into ``out`` (resuming finished stages)."""
-    from regen_core.contract import STAGES
-    from regen_core.pipeline import final_dir, load_run_config, train_stage
+    """Train every stage of the ``tts`` pairing with ``config`` into ``out`` (finished stages are kept)."""
+    from regen_core.compare import train_stages
+    from regen_core.pipeline import load_run_config
 
     from .pairing import TTSPairing
 
     run_cfg = load_run_config(TTSPairing, config, list(overrides))
-    pairing = TTSPairing(run_cfg.pairing)
-    data = pairing.load_data()
-    for stage in STAGES:
-        if final_dir(out, stage).exists():
-            continue
-        train_stage(pairing, stage, run_cfg, out, data=data)
+    train_stages(TTSPairing(run_cfg.pairing), run_cfg, out, log=None)
     return out
 
 
@@ -219,8 +198,8 @@ def train_fsdd_vocoder(pairing_cfg: Any, tcfg: Any, out: Path) -> tuple[Any, Any
     """A vocoder trained on FSDD train audio alone (resampled to the pairing's rate); returns (pairing, vocoder)."""
     import dataclasses
 
-    from regen_core.pipeline import train_stage, load_model
     from regen_core.config import run_config_class
+    from regen_core.pipeline import load_model
 
     from .pairing import TTSPairing
 
@@ -229,8 +208,7 @@ def train_fsdd_vocoder(pairing_cfg: Any, tcfg: Any, out: Path) -> tuple[Any, Any
     run_cfg = run_config_class(TTSPairing.config_class)(pairing=cfg)
     run_cfg = dataclasses.replace(run_cfg, train=dataclasses.replace(run_cfg.train, regenerate=tcfg))
     data = pairing.load_data()
-    if not (out / "regenerate" / "final").exists():
-        train_stage(pairing, "regenerate", run_cfg, out, data=data)
+    compare.train_stages(pairing, run_cfg, out, data=data, stages=("regenerate",), log=None)  # kept when finished
     _, _, vocoder = load_model(out / "regenerate" / "final", pairing=pairing)
     return pairing, vocoder, data
 
@@ -255,10 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .pairing import TTSPairing
 
-    t_start, cpu_start = time.perf_counter(), _cpu_seconds()
-    result: dict[str, Any] = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                                          "cpu_threads": torch.get_num_threads(), "processor": platform.processor(),
-                                          "cpu_count": os.cpu_count(), "load_average_start": _load_average()},
+    t_start, cpu_start = time.perf_counter(), compare.cpu_seconds()
+    result: dict[str, Any] = {"machine": compare.machine_record(),
                               "quick": args.quick, "config": args.config, "overrides": list(args.overrides)}
     # 0. Data and models.
     if args.run:
@@ -291,14 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["onnx"] = bench_onnx(pairing, models, out / "onnx", trained=run_dir is not None)
     print(json.dumps(result["onnx"], indent=2))
     if not args.quick:
-        from regen_core.evaluate import evaluate, run_budgets
         from regen_core.config import build_config, run_config_class
+        from regen_core.evaluate import evaluate
 
         # 5. Regeneration vs direct, 3 seeds, equal budget (report.json has both budgets).
         run_json = json.loads((run_dir / "run_config.json").read_text())
         rcfg = build_config(run_config_class(TTSPairing.config_class), values=run_json,
                             overrides=["evaluate.seeds=[0,1,2]"])
-        report = evaluate(pairing, models, test, rcfg.evaluate, out / "evaluation", budgets=run_budgets(run_dir), progress=False)
+        report = evaluate(pairing, models, test, rcfg.evaluate, out / "evaluation", budgets=compare.run_budgets(run_dir), progress=False)
         table = {m["name"]: {"regeneration": m["regeneration"]["mean"], "direct": m["direct"]["mean"], "winner": m.get("winner")}
                  for m in report["metrics"] if m.get("regeneration") and m.get("direct")}
         result["regeneration_vs_direct"] = {"metrics": table, "budgets": report["budgets"], "seeds": [0, 1, 2],
@@ -330,8 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result["vocoder_vs_griffinlim_fsdd"] = {"skipped": str(err)}
             print(json.dumps(result["vocoder_vs_griffinlim_fsdd"], indent=2))
     result["bench_seconds"] = time.perf_counter() - t_start
-    result["bench_cpu_seconds"] = _cpu_seconds() - cpu_start  # user + system, this process and its children
-    result["machine"]["load_average_end"] = _load_average()  # 1, 5 and 15 minute load averages (os.getloadavg)
+    result["bench_cpu_seconds"] = compare.cpu_seconds() - cpu_start  # user + system, this process and its children
+    result["machine"]["load_average_end"] = compare.load_average()  # 1, 5 and 15 minute load averages
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'bench.json'}")
     return 0

@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--text", default=DEMO_TEXT, help="the sentence spoken in DIR/samples")
     args = parse(p, argv)
     set_threads(args.threads)
-    from regen_core.evaluate import evaluate, run_budgets
+    from regen_core.compare import run_budgets
+    from regen_core.evaluate import evaluate
     from regen_core.pipeline import load_run, load_run_config
     from regen_speech.audio import save_wav
 

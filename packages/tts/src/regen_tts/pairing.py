@@ -47,6 +47,7 @@ class TTSPairing:
     x: ClassVar[Spec] = Spec("x", "text", "{'text': str, 'speaker': str}")
     y: ClassVar[Spec] = Spec("audio", "audio", "(T,) float32 mono @ sample_rate Hz")
     y_prime: ClassVar[Spec] = Spec("y_prime", "spectrogram", "(T // hop + 1, n_mels) float32 natural-log mel")
+    headline: ClassVar[str] = "mcd"  # the comparisons' lead metric (regen study, bench)
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("mcd", False, "mel-cepstral distortion with DTW, 13 coefficients, c0 excluded (dB)"),
         Metric("lsd", False, "log-spectral distance on the DTW path (dB)"),

@@ -121,6 +121,7 @@ class ToyPairing:
     x: ClassVar[Spec] = Spec("x", "label", "() int class")
     y: ClassVar[Spec] = Spec("y", "signal", "(length,) float32")
     y_prime: ClassVar[Spec] = Spec("y_prime", "signal", "(length // factor,) float32")
+    headline: ClassVar[str] = "mse_to_reference"  # the comparisons' lead metric: distance to the reference
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("mse_to_reference", False, "mean squared error to the reference signal (one-to-many: not 0 at best)"),
         Metric("freq_correct", True, "1 if the dominant frequency matches the class, else 0"),
