@@ -22,28 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+from regen_core.compare import compare_metric, cpu_seconds, fmt, train_stages
 from regen_core.errors import cli_main
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def bench_fitter(pairing: Any, videos: list[np.ndarray], truths: list[np.ndarray]) -> dict:
     from .face import Y_PRIME_NAMES
 
     fitter = pairing.fitter()
-    c0, w0 = _cpu(), time.perf_counter()
+    c0, w0 = cpu_seconds(), time.perf_counter()
     res = fitter.fit(videos, check=False)
-    cpu, wall = _cpu() - c0, time.perf_counter() - w0
+    cpu, wall = cpu_seconds() - c0, time.perf_counter() - w0
     frames = sum(len(v) for v in videos)
     err = np.concatenate([np.abs(a - b) for a, b in zip(res.y_prime, truths)])  # (frames, 14)
     resid = np.concatenate(res.residuals)
@@ -113,25 +108,20 @@ def bench_speed(pairing: Any, models: dict, examples: list[dict], trained: bool)
 
 
 def train_run(config: str, out: Path, overrides: Sequence[str], data: Any = None) -> Path:
-    """Train every stage with ``config`` into ``out`` (finished stages are kept)."""
-    from regen_core.contract import STAGES
-    from regen_core.pipeline import final_dir, load_run_config, train_stage
+    """Train every stage with ``config`` into ``out`` (finished stages are kept: core's train_stages)."""
+    from regen_core.pipeline import load_run_config
 
     from .pairing import TalkingHeadPairing
 
     run_cfg = load_run_config(TalkingHeadPairing, config, list(overrides))
     pairing = TalkingHeadPairing(run_cfg.pairing)
-    data = data if data is not None else pairing.load_data()
-    for stage in STAGES:
-        if final_dir(out, stage).exists():
-            continue
-        train_stage(pairing, stage, run_cfg, out, data=data)
+    train_stages(pairing, run_cfg, out, data=data, log=None)
     return out
 
 
 def quality(config: str, out: Path, overrides: Sequence[str], seeds: Sequence[int]) -> dict:
     """Train + evaluate once per training seed; the table over the runs."""
-    from regen_core.evaluate import evaluate, interval, run_budgets
+    from regen_core.evaluate import evaluate, run_budgets
     from regen_core.pipeline import load_run, load_run_config
 
     from .pairing import TalkingHeadPairing
@@ -143,12 +133,12 @@ def quality(config: str, out: Path, overrides: Sequence[str], seeds: Sequence[in
         run_cfg = load_run_config(TalkingHeadPairing, config, ov)
         if data is None:
             data = TalkingHeadPairing(run_cfg.pairing).load_data()
-        c0, w0 = _cpu(), time.perf_counter()
+        c0, w0 = cpu_seconds(), time.perf_counter()
         run = train_run(config, out / f"run_seed{s}", ov, data)
         pairing, models = load_run(run)
         report = evaluate(pairing, models, data["test"], run_cfg.evaluate, run / "evaluation", budgets=run_budgets(run),
                           progress=False)
-        runs.append({"seed": s, "report": report, "cpu_seconds": _cpu() - c0, "wall_seconds": time.perf_counter() - w0})
+        runs.append({"seed": s, "report": report, "cpu_seconds": cpu_seconds() - c0, "wall_seconds": time.perf_counter() - w0})
         print(f"[bench] seed {s}: trained + evaluated in {runs[-1]['wall_seconds']:.0f} s wall", flush=True)
     table = []
     for m in runs[0]["report"]["metrics"]:
@@ -157,17 +147,7 @@ def quality(config: str, out: Path, overrides: Sequence[str], seeds: Sequence[in
                 for side in ("regeneration", "direct") if m.get(side)}
         if len(vals) < 2:
             continue
-        diff = interval([a - b for a, b in zip(vals["regeneration"], vals["direct"])])
-        ci, sign = diff["ci95"], 1 if m["higher_is_better"] else -1
-        if ci is None:
-            winner = ("regeneration" if sign * diff["mean"] > 0 else "direct") + " (one run: no interval)"
-        elif ci[0] <= 0 <= ci[1]:
-            winner = "neither (95% interval includes 0)"
-        else:
-            winner = "regeneration" if sign * diff["mean"] > 0 else "direct"
-        table.append({"name": name, "higher_is_better": m["higher_is_better"], "description": m["description"],
-                      "regeneration": interval(vals["regeneration"]), "direct": interval(vals["direct"]),
-                      "per_run": vals, "difference": diff, "winner": winner})
+        table.append(compare_metric(name, m["higher_is_better"], vals, description=m["description"]))
     return {"seeds": list(seeds), "n_test": len(data["test"]) if runs[0]["report"]["n_test"] in (0, None) else runs[0]["report"]["n_test"],
             "metrics": table, "budgets": [r["report"]["budgets"] for r in runs],
             "run_seconds": [{"seed": r["seed"], "cpu": r["cpu_seconds"], "wall": r["wall_seconds"]} for r in runs],
@@ -175,8 +155,7 @@ def quality(config: str, out: Path, overrides: Sequence[str], seeds: Sequence[in
 
 
 def quality_markdown(q: dict) -> str:
-    def f(v: Any) -> str:
-        return "–" if v is None else f"{v:.4g}"
+    f = fmt
 
     lines = [f"Regeneration vs direct, {len(q['seeds'])} training runs (seeds {q['seeds']}), {q['n_test']} test utterances each.",
              "", "| metric | better | regeneration | direct | difference [95% CI] | winner |", "|---|---|---|---|---|---|"]
@@ -360,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = args.config or ("tiny" if args.quick else "bench")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    t_start, c_start = time.perf_counter(), _cpu()
+    t_start, c_start = time.perf_counter(), cpu_seconds()
     result: dict[str, Any] = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                                           "threads": torch.get_num_threads(), "processor": platform.processor()},
                               "quick": args.quick, "config": config, "overrides": list(args.overrides)}
@@ -403,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairing_r, models_r = load_run(out / f"run_seed{q['seeds'][0]}")
         result["realface"] = bench_realface(pairing_r, models_r, args.speakers.split(","))
     result["bench_wall_seconds"] = time.perf_counter() - t_start
-    result["bench_cpu_seconds"] = _cpu() - c_start
+    result["bench_cpu_seconds"] = cpu_seconds() - c_start
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'bench.json'}")
     return 0
