@@ -174,6 +174,11 @@ def check(cfg: TalkingHeadConfig) -> None:
         raise DataError(f"pairing.landmark_backend must be 'dlib' or 'face-alignment', got {cfg.landmark_backend!r}")
     if not 64 <= cfg.real_size <= 2048:
         raise DataError(f"pairing.real_size must lie in 64..2048 pixels, got {cfg.real_size}")
+    if cfg.direct_real and not cfg.video_dir:
+        raise DataError("pairing.direct_real=true trains the direct baseline on real talking videos with sound: "
+                        "set pairing.video_dir=DIR as well (none ship with regen)")
+    if not 0 < cfg.direct_real_holdout < 1 or cfg.direct_real_chunk < 1:
+        raise DataError("pairing.direct_real_holdout must lie in (0, 1) and pairing.direct_real_chunk be >= 1")
     if cfg.real_smooth < 0 or cfg.real_head_motion < 0:
         raise DataError("pairing.real_smooth and pairing.real_head_motion must be >= 0")
 
