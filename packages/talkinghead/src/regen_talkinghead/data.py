@@ -237,9 +237,9 @@ def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
     """Generator rows from the talking-face videos of ``cfg.video_dir`` (mp4/avi/mov/...; those without a sound
     track are skipped and named): the sound track resampled to ``sample_rate``, the frames taken at ``fps``,
     extract Y -> Y' on them (largest face's landmarks, gaps up to ``video_max_gap`` frames interpolated, 68-point
-    3D fit with the identity held, smoothed), and the fitted coefficients mapped into the generator's 9 targets
+    3D fit with the person's shape solved over the video (:func:`.face3d.personal_model`) and held, smoothed), and the fitted coefficients mapped into the generator's 9 targets
     (:func:`real_to_generator`). Rows: {"audio", "n_frames", "y_prime": (T, 14)} like the synthetic ones."""
-    from .face3d import fit_track, load_model
+    from .face3d import fit_track, load_model, personal_model
     from .landmarks import LandmarkDetector
     from .photo import load_video, load_video_audio, video_folder
 
@@ -257,7 +257,8 @@ def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
         n = min(cfg.n_frames(len(audio)), int(len(frames) * cfg.fps / fps))
         idx = np.minimum(np.round(np.arange(n) * fps / cfg.fps).astype(int), len(frames) - 1)
         pts, lost = detector.track(frames[idx], max_gap=cfg.video_max_gap, name=str(path))
-        _, y_real = fit_track(model, pts, smooth=cfg.real_smooth)
+        person, ident = personal_model(model, pts)  # the person's shape (identity + depth) over the video
+        _, y_real = fit_track(person, pts, smooth=cfg.real_smooth, ident=ident)
         width = float(np.median(pts[:, :17, 0].max(1) - pts[:, :17, 0].min(1)))
         coeffs = real_to_generator(y_real, width, cfg)
         y_prime = np.concatenate([np.zeros((n, 5), np.float32), coeffs], 1)  # no synthetic identity: zeros
