@@ -284,8 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     from regen_core.pipeline import load_run
 
+    from regen_talkinghead import realdirect  # the package's module, not __main__: its class is the loaded model's
+
     pairing, models = load_run(args.run)
-    res = evaluate(pairing, models, args.video_dir)
+    res = realdirect.evaluate(pairing, models, args.video_dir)
     Path(args.out).write_text(json.dumps(res, indent=2, default=str))
     print(json.dumps(res["means"], indent=2))
     return 0
