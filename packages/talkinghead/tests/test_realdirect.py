@@ -74,3 +74,12 @@ def test_direct_real_needs_a_video_dir():
 
     with pytest.raises(DataError, match="set pairing.video_dir"):
         TalkingHeadPairing(TalkingHeadConfig(direct_real=True))
+
+
+def test_advance_mouth_moves_only_jaw_and_spread():
+    from regen_talkinghead.animate import advance_mouth
+
+    c = np.arange(5 * 9, dtype=np.float32).reshape(5, 9)
+    out = advance_mouth(c, 1)
+    assert np.array_equal(out[:4, :2], c[1:, :2]) and np.array_equal(out[4, :2], c[4, :2])
+    assert np.array_equal(out[:, 2:], c[:, 2:]) and np.array_equal(advance_mouth(c, 0), c)

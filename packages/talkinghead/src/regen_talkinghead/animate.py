@@ -165,7 +165,8 @@ class PhotoAnimator:
         from .generate import drive_real
 
         t0 = time.perf_counter()
-        coeffs = self.generator.sample_coefficients(audio, seed=seed, temperature=temperature)
+        coeffs = advance_mouth(self.generator.sample_coefficients(audio, seed=seed, temperature=temperature),
+                               self.cfg.real_lead)
         width = float(face.points[:17, 0].max() - face.points[:17, 0].min())
         y = drive_real(face.y_prime, coeffs, head_motion=self.cfg.real_head_motion, face_width=width,
                        jaw_gain=self.cfg.real_jaw_gain)
@@ -194,6 +195,15 @@ class PhotoAnimator:
         self.say(f"direct: speech + the {s}x{s} face crop -> {len(frames)} frames by the real-face pixel model "
                  f"(trained on {self.cfg.video_dir or 'a video_dir'}), upscaled to {frames.shape[2]}x{frames.shape[1]}")
         return frames
+
+
+def advance_mouth(coeffs: np.ndarray, lead: int) -> np.ndarray:
+    """The generator's jaw and lip spread (columns 0, 1 of (T, 9)) ``lead`` frames earlier, the last frames held."""
+    out = np.array(coeffs, copy=True)
+    if lead > 0 and len(out) > lead:
+        out[:-lead, :2] = out[lead:, :2]
+        out[-lead:, :2] = out[-1, :2]
+    return out
 
 
 MAX_YAW = 40  # degrees: faces turned further are refused as profiles

@@ -179,8 +179,8 @@ def check(cfg: TalkingHeadConfig) -> None:
                         "set pairing.video_dir=DIR as well (none ship with regen)")
     if not 0 < cfg.direct_real_holdout < 1 or cfg.direct_real_chunk < 1:
         raise DataError("pairing.direct_real_holdout must lie in (0, 1) and pairing.direct_real_chunk be >= 1")
-    if cfg.real_smooth < 0 or cfg.real_head_motion < 0:
-        raise DataError("pairing.real_smooth and pairing.real_head_motion must be >= 0")
+    if cfg.real_smooth < 0 or cfg.real_head_motion < 0 or cfg.real_lead < 0:
+        raise DataError("pairing.real_smooth, pairing.real_head_motion and pairing.real_lead must be >= 0")
 
 
 def synthetic_videos(cfg: TalkingHeadConfig, n: int = 4, frames: int = 24, tag: str = "test") -> tuple[list, list]:
