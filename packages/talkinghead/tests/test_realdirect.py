@@ -26,6 +26,14 @@ def video_dir(tmp_path_factory):
     return d
 
 
+@pytest.fixture(autouse=True)
+def _licence_notice_again(monkeypatch):
+    """The dlib licence notice prints once per process: keep it due for the tests that check it."""
+    import regen_talkinghead.landmarks as lm
+
+    monkeypatch.setattr(lm, "_PRINTED", set())
+
+
 def test_real_direct_trains_on_video_dir_and_animates_a_photo(video_dir, tmp_path, capsys):
     from regen_core.pipeline import load_run, load_run_config, train_stage
 

@@ -188,10 +188,8 @@ class PhotoAnimator:
 
     def run_direct(self, face: Any, direct: Any, audio: np.ndarray) -> np.ndarray:
         """The real-face direct baseline (no Y'): speech + the photo's face crop -> (T, S, S, 3) uint8 frames."""
-        from .realdirect import reference_crop, upscale
-
         s = self.cfg.direct_real_size
-        frames = upscale(self.cfg, direct.sample({"audio": audio, "reference": reference_crop(self.cfg, face.crop)}))
+        frames = direct.animate_crop(face.crop, audio)
         self.say(f"direct: speech + the {s}x{s} face crop -> {len(frames)} frames by the real-face pixel model "
                  f"(trained on {self.cfg.video_dir or 'a video_dir'}), upscaled to {frames.shape[2]}x{frames.shape[1]}")
         return frames
@@ -236,13 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         photo = load_photo(args.reference)  # PhotoError: missing, empty, corrupt
         loaded = load_audio(args.audio, cfg.sample_rate, verbose=True)
-        from .realdirect import is_real_direct
-
         animator = PhotoAnimator(pairing, models, refiner=args.refiner, need_generator=args.side == "regeneration")
         animator.say(f"loaded the run and the face models in {animator.load_seconds:.2f} s (not counted below)")
         t0 = time.perf_counter()
         face = animator.prepare(photo)  # FaceNotFoundError first, on either side
-        if args.side == "direct" and not is_real_direct(models.get("direct")):
+        if args.side == "direct" and not getattr(models.get("direct"), "real_face", False):
             raise AnimateError("the run's direct baseline draws only the synthetic 32x32 faces it was trained on; a "
                                "real photo is animated by the regeneration side, or by a real-face direct model "
                                "trained on talking videos with sound (regen train talkinghead --stage direct "
