@@ -14,7 +14,9 @@ downscaled and the note says so): the stages are printed as they run:
 **A synthetic face** (a 32x32 grey picture like the corpus's, or none: drawn with ``--identity-seed``):
 the trained neural renderer (regeneration side) or the direct baseline (``--side direct``) draws it.
 Both sides check the reference alike: a picture with no face is refused on either side; the direct
-baseline only knows the synthetic faces, so a real photo with ``--side direct`` is refused and says why.
+baseline of a run trained on the synthetic corpus only knows its faces, so a real photo with ``--side direct``
+is refused and says why; a run whose direct stage is the real-face pixel baseline (``pairing.direct_real=true``,
+trained on a user's ``pairing.video_dir``: :mod:`.realdirect`) animates the photo's face crop directly.
 
 Audio at another rate is resampled (soxr) and the conversion is printed; empty, silent and corrupt
 files are refused with regen_speech's typed errors. ``--png`` also writes a strip of frames.
@@ -111,16 +113,17 @@ class PhotoAnimator:
 
     Built once per run (loads the landmark model and the face model: timed apart as ``load_seconds``)."""
 
-    def __init__(self, pairing: Any, models: dict, *, verbose: bool = True, refiner: str | None = None):
+    def __init__(self, pairing: Any, models: dict, *, verbose: bool = True, refiner: str | None = None,
+                 need_generator: bool = True):
         from .face3d import load_model
         from .landmarks import LandmarkDetector
         from .regenerate import PhotoRenderer
 
         t0 = time.perf_counter()
-        if "generate" not in models:
+        if need_generator and "generate" not in models:
             raise AnimateError("the run has no trained generate stage (train it: regen compare talkinghead --config tiny)")
         cfg = pairing.config
-        self.cfg, self.generator, self.verbose = cfg, models["generate"], verbose
+        self.cfg, self.generator, self.verbose = cfg, models.get("generate"), verbose
         self.detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
         self.model = load_model()
         self.renderer = PhotoRenderer(cfg.real_size)
@@ -162,7 +165,8 @@ class PhotoAnimator:
         from .generate import drive_real
 
         t0 = time.perf_counter()
-        coeffs = self.generator.sample_coefficients(audio, seed=seed, temperature=temperature)
+        coeffs = advance_mouth(self.generator.sample_coefficients(audio, seed=seed, temperature=temperature),
+                               self.cfg.real_lead)
         width = float(face.points[:17, 0].max() - face.points[:17, 0].min())
         y = drive_real(face.y_prime, coeffs, head_motion=self.cfg.real_head_motion, face_width=width,
                        jaw_gain=self.cfg.real_jaw_gain)
@@ -180,6 +184,24 @@ class PhotoAnimator:
         t2 = time.perf_counter()
         self.say(f"regenerate: {what}, {frames.shape[2]}x{frames.shape[1]} colour at {self.cfg.fps} fps")
         return frames, y, {"generate": t1 - t0, "regenerate": t2 - t1}
+
+
+    def run_direct(self, face: Any, direct: Any, audio: np.ndarray) -> np.ndarray:
+        """The real-face direct baseline (no Y'): speech + the photo's face crop -> (T, S, S, 3) uint8 frames."""
+        s = self.cfg.direct_real_size
+        frames = direct.animate_crop(face.crop, audio)
+        self.say(f"direct: speech + the {s}x{s} face crop -> {len(frames)} frames by the real-face pixel model "
+                 f"(trained on {self.cfg.video_dir or 'a video_dir'}), upscaled to {frames.shape[2]}x{frames.shape[1]}")
+        return frames
+
+
+def advance_mouth(coeffs: np.ndarray, lead: int) -> np.ndarray:
+    """The generator's jaw and lip spread (columns 0, 1 of (T, 9)) ``lead`` frames earlier, the last frames held."""
+    out = np.array(coeffs, copy=True)
+    if lead > 0 and len(out) > lead:
+        out[:-lead, :2] = out[lead:, :2]
+        out[-lead:, :2] = out[-1, :2]
+    return out
 
 
 MAX_YAW = 40  # degrees: faces turned further are refused as profiles
@@ -212,15 +234,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         photo = load_photo(args.reference)  # PhotoError: missing, empty, corrupt
         loaded = load_audio(args.audio, cfg.sample_rate, verbose=True)
-        animator = PhotoAnimator(pairing, models, refiner=args.refiner)
+        animator = PhotoAnimator(pairing, models, refiner=args.refiner, need_generator=args.side == "regeneration")
         animator.say(f"loaded the run and the face models in {animator.load_seconds:.2f} s (not counted below)")
         t0 = time.perf_counter()
-        face = animator.prepare(photo)
+        face = animator.prepare(photo)  # FaceNotFoundError first, on either side
+        if args.side == "direct" and not getattr(models.get("direct"), "real_face", False):
+            raise AnimateError("the run's direct baseline draws only the synthetic 32x32 faces it was trained on; a "
+                               "real photo is animated by the regeneration side, or by a real-face direct model "
+                               "trained on talking videos with sound (regen train talkinghead --stage direct "
+                               "pairing.direct_real=true pairing.video_dir=DIR)")
         if args.side == "direct":
-            raise AnimateError("the direct baseline draws only the synthetic 32x32 faces it was trained on; a real "
-                               "photo is animated by the regeneration side (a direct pixel model on real faces "
-                               "needs real talking video with audio to train on: pairing.video_dir)")
-        frames, y_prime, _ = animator.run(face, loaded.audio, seed=args.seed, temperature=args.temperature)
+            frames = animator.run_direct(face, models["direct"], loaded.audio)
+        else:
+            frames, y_prime, _ = animator.run(face, loaded.audio, seed=args.seed, temperature=args.temperature)
         seconds = time.perf_counter() - t0
         x = {"audio": loaded.audio}
     else:

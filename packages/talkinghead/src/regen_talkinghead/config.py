@@ -55,8 +55,14 @@ class TalkingHeadConfig:
     real_size: int = 256  # output frames of a real photo: a size x size colour crop around the face
     real_head_motion: float = 0.5  # scale of the generated head motion on a real photo (the background is fixed)
     real_jaw_gain: float = 2.2  # generated jaw opening x this on a real photo (the synthetic faces' visemes are small)
+    real_lead: int = 1  # frames the generated jaw + lip spread are advanced on a real photo: the synthetic corpus's
+    # jaw lags its own speech's voiced energy by 1 frame (valid split, benchmarks/NOTES.md 2026-12-07 b)
     video_dir: str = ""  # a folder of talking-face videos with sound: extra speech -> coefficient training pairs
     video_max_gap: int = 5  # frames: longer face losses in a video_dir video are an error naming the frames
+    direct_real: bool = False  # the direct stage is the real-face pixel baseline, trained on video_dir (realdirect.py)
+    direct_real_size: int = 64  # its colour face crops are this many pixels square
+    direct_real_holdout: float = 0.2  # share of each video_dir video (its end) held out from its training
+    direct_real_chunk: int = 50  # frames per training row of a video_dir video
     real_smooth: int = 5  # Savitzky-Golay window (frames) of fitted coefficient tracks of real video (0: none)
     # -- speech features -----------------------------------------------------------------------------------
     n_fft: int = 512  # STFT size of the log-mel (torch.stft)

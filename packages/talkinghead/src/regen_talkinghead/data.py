@@ -174,8 +174,13 @@ def check(cfg: TalkingHeadConfig) -> None:
         raise DataError(f"pairing.landmark_backend must be 'dlib' or 'face-alignment', got {cfg.landmark_backend!r}")
     if not 64 <= cfg.real_size <= 2048:
         raise DataError(f"pairing.real_size must lie in 64..2048 pixels, got {cfg.real_size}")
-    if cfg.real_smooth < 0 or cfg.real_head_motion < 0:
-        raise DataError("pairing.real_smooth and pairing.real_head_motion must be >= 0")
+    if cfg.direct_real and not cfg.video_dir:
+        raise DataError("pairing.direct_real=true trains the direct baseline on real talking videos with sound: "
+                        "set pairing.video_dir=DIR as well (none ship with regen)")
+    if not 0 < cfg.direct_real_holdout < 1 or cfg.direct_real_chunk < 1:
+        raise DataError("pairing.direct_real_holdout must lie in (0, 1) and pairing.direct_real_chunk be >= 1")
+    if cfg.real_smooth < 0 or cfg.real_head_motion < 0 or cfg.real_lead < 0:
+        raise DataError("pairing.real_smooth, pairing.real_head_motion and pairing.real_lead must be >= 0")
 
 
 def synthetic_videos(cfg: TalkingHeadConfig, n: int = 4, frames: int = 24, tag: str = "test") -> tuple[list, list]:
@@ -232,9 +237,9 @@ def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
     """Generator rows from the talking-face videos of ``cfg.video_dir`` (mp4/avi/mov/...; those without a sound
     track are skipped and named): the sound track resampled to ``sample_rate``, the frames taken at ``fps``,
     extract Y -> Y' on them (largest face's landmarks, gaps up to ``video_max_gap`` frames interpolated, 68-point
-    3D fit with the identity held, smoothed), and the fitted coefficients mapped into the generator's 9 targets
+    3D fit with the person's shape solved over the video (:func:`.face3d.personal_model`) and held, smoothed), and the fitted coefficients mapped into the generator's 9 targets
     (:func:`real_to_generator`). Rows: {"audio", "n_frames", "y_prime": (T, 14)} like the synthetic ones."""
-    from .face3d import fit_track, load_model
+    from .face3d import fit_track, load_model, personal_model
     from .landmarks import LandmarkDetector
     from .photo import load_video, load_video_audio, video_folder
 
@@ -252,7 +257,8 @@ def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
         n = min(cfg.n_frames(len(audio)), int(len(frames) * cfg.fps / fps))
         idx = np.minimum(np.round(np.arange(n) * fps / cfg.fps).astype(int), len(frames) - 1)
         pts, lost = detector.track(frames[idx], max_gap=cfg.video_max_gap, name=str(path))
-        _, y_real = fit_track(model, pts, smooth=cfg.real_smooth)
+        person, ident = personal_model(model, pts)  # the person's shape (identity + depth) over the video
+        _, y_real = fit_track(person, pts, smooth=cfg.real_smooth, ident=ident)
         width = float(np.median(pts[:, :17, 0].max(1) - pts[:, :17, 0].min(1)))
         coeffs = real_to_generator(y_real, width, cfg)
         y_prime = np.concatenate([np.zeros((n, 5), np.float32), coeffs], 1)  # no synthetic identity: zeros

@@ -145,15 +145,15 @@ def fit_points(model: Face68, pts: np.ndarray, *, ident: np.ndarray | None = Non
     return np.concatenate([a, e, euler(r), t, [s]])
 
 
-def fit_track(model: Face68, pts: np.ndarray, *, smooth: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def fit_track(model: Face68, pts: np.ndarray, *, smooth: int = 5, ident: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Landmarks (T, 68, 2) of one face -> (raw Y' (T, D), smoothed Y' (T, D)): the identity is the median
-    of the per-frame fits; expression and pose are refitted per frame with it held, then the tracks are
+    of the per-frame fits (or ``ident``, e.g. from :func:`personal_model`); expression and pose are refitted per frame with it held, then the tracks are
     smoothed with a Savitzky-Golay filter (window ``smooth`` frames, order 2; 0 or 1: none)."""
     from scipy.signal import savgol_filter
 
     k = model.identity.shape[0]
-    per = np.stack([fit_points(model, p) for p in pts])
-    ident = np.median(per[:, :k], 0)
+    if ident is None:
+        ident = np.median(np.stack([fit_points(model, p) for p in pts])[:, :k], 0)
     raw = np.stack([fit_points(model, p, ident=ident) for p in pts])
     out = raw.copy()
     if smooth > 1 and len(raw) >= smooth:
@@ -161,6 +161,42 @@ def fit_track(model: Face68, pts: np.ndarray, *, smooth: int = 5) -> tuple[np.nd
         out[:, k:] = savgol_filter(raw[:, k:], w, 2, axis=0, mode="interp")
         out[:, k : k + 5] = np.clip(out[:, k : k + 5], EXPR_LO, EXPR_HI)
     return raw, out
+
+
+def personal_model(model: Face68, pts: np.ndarray, *, rounds: int = 8, depth_prior: float = 0.1) -> tuple[Face68, np.ndarray]:
+    """The face model of one person from a video's landmarks (T, 68, 2): (model with that person's shape as its
+    mean and a zero identity, identity coefficients (K,)). The model's depth is hand-set and the identity basis is
+    derived from near-frontal 2D faces, so a turning head is fitted badly with any identity: here the identity
+    coefficients and a depth offset per landmark (68; ridge ``depth_prior`` relative to the data's own weight)
+    are solved jointly over every frame, alternating with the per-frame expression + pose fits (``rounds``).
+    Depth is observable only when the head turns; on a still face the offsets stay near 0."""
+    k = model.identity.shape[0]
+    pts = np.asarray(pts, np.float64)
+    depth = np.zeros((68, 68, 3))
+    depth[np.arange(68), np.arange(68), 2] = 1.0  # basis: one landmark moved toward the camera
+    bases = np.concatenate([model.identity, depth])  # (K + 68, 68, 3)
+    n = len(bases)
+    c = np.concatenate([np.median(np.stack([fit_points(model, p) for p in pts])[:, :k], 0), np.zeros(68)])
+    prior = np.concatenate([np.full(k, 0.05), np.full(68, depth_prior)])
+    for _ in range(rounds):
+        ys = np.stack([fit_points(_shifted(model, c[k:]), p, ident=c[:k]) for p in pts])
+        ata, atb = np.zeros((n, n)), np.zeros(n)
+        for y, p in zip(ys, pts):
+            e, pose = y[k : k + 5], y[k + 5 :]
+            r2, s = rotation(*pose[:3])[:2], pose[5]
+            rhs = (p - pose[3:5] - s * (model.mean + np.tensordot(e, model.expression, 1)) @ r2.T).reshape(-1)
+            a = (s * np.einsum("nvj,ij->nvi", bases, r2)).reshape(n, -1).T  # (136, n)
+            ata += a.T @ a
+            atb += a.T @ rhs
+        d = np.diag(ata)
+        c = np.linalg.solve(ata + np.diag(prior * np.maximum(d, d[:k].mean()) + 1e-9), atb)
+    return _shifted(model, c[k:]), c[:k]
+
+
+def _shifted(model: Face68, depth: np.ndarray) -> Face68:
+    mean = model.mean.copy()
+    mean[:, 2] += depth
+    return Face68(mean, model.identity, model.expression)
 
 
 def fit_error(model: Face68, y_prime: np.ndarray, pts: np.ndarray) -> dict[str, float]:

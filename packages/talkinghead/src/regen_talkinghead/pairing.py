@@ -120,6 +120,10 @@ class TalkingHeadPairing:
         if stage == "regenerate":
             return NeuralRenderer(cfg)
         if stage == "direct":
+            if cfg.direct_real:  # the real-face pixel baseline (colour crops, trained on video_dir)
+                from .realdirect import RealDirectTalkingHead
+
+                return RealDirectTalkingHead(cfg)
             return DirectTalkingHead(cfg)
         raise ValueError(f"unknown stage {stage!r}; expected extract, generate, regenerate or direct")
 
@@ -134,6 +138,11 @@ class TalkingHeadPairing:
             if self.config.video_dir:  # a user's talking videos with sound: real speech -> coefficient pairs
                 train = train + th_data.video_rows(self.config)
             return StageData(train, self._generator_rows(data["valid"], extractor), collate_videos)
+        if stage == "direct" and self.config.direct_real:  # real talking videos with sound, held-out ends as valid
+            from .realdirect import clip_rows, real_clips
+
+            clips = real_clips(self.config)
+            return StageData(clip_rows(self.config, clips, "train"), clip_rows(self.config, clips, "valid"), collate_videos)
         if stage == "direct":
             return StageData(self._direct_rows(data["train"]), self._direct_rows(data["valid"]), collate_videos)
         raise ValueError(f"unknown stage {stage!r}")
