@@ -114,8 +114,8 @@ PAIRED_STAGES = ("generate", "direct")
 def paired_data(data: Any, paired: Any, stage: str) -> Any:
     """``data`` as ``stage`` sees it: for :data:`PAIRED_STAGES`, the training split cut to the paired subset
     ``paired`` (a :class:`~regen_core.config.PairedConfig`) names; every other stage and split unchanged."""
-    if stage not in PAIRED_STAGES or paired is None:
-        return data
+    if stage not in PAIRED_STAGES or paired is None or (paired.n <= 0 and paired.share >= 1.0):
+        return data  # nothing to cut (the default): the data is passed on untouched, even a stage's own source
     train = data["train"]
     n_all = len(train)
     n = paired.n if paired.n > 0 else max(1, int(round(paired.share * n_all)))
