@@ -132,14 +132,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .compare import run_budgets
     from .evaluate import evaluate
 
-    pairing, models = load_run(args.run)
-    run_json = json.loads((Path(args.run) / "run_config.json").read_text())
-    cls = type(pairing)
+    from . import checkpoint as ckpt
     from .config import run_config_class
 
-    run_cfg = build_config(run_config_class(cls.config_class), values=run_json, overrides=args.overrides)
-    out = Path(args.out or Path(args.run) / "evaluation")
-    report = evaluate(pairing, models, pairing.load_data()["test"], run_cfg.evaluate, out, budgets=run_budgets(args.run))
+    if not (Path(args.run) / "run_config.json").is_file():  # before the lock, which would create the folder
+        raise PipelineError(f"{args.run} is not a regen run folder (no run_config.json)")
+    with run_lock(args.run):  # evaluate writes RUN/evaluation: one writer per run folder
+        pairing, models = load_run(args.run)
+        run_json = ckpt.read_json(Path(args.run) / "run_config.json", "run config")
+        cls = type(pairing)
+        run_cfg = build_config(run_config_class(cls.config_class), values=run_json, overrides=args.overrides)
+        out = Path(args.out or Path(args.run) / "evaluation")
+        report = evaluate(pairing, models, pairing.load_data()["test"], run_cfg.evaluate, out, budgets=run_budgets(args.run))
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.json'} and {out / 'report.md'}")
     return 0 if report else 1
