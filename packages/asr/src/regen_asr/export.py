@@ -1,4 +1,4 @@
-"""Export a trained ``asr`` run's recognisers to ONNX: ``regen export asr --onnx DIR --model RUN``.
+"""Export a trained ``asr`` run's recognisers to ONNX: ``regen export asr --onnx DIR --run RUN``.
 
 Graphs (batch and frame axes dynamic):
 

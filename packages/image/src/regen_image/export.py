@@ -1,4 +1,4 @@
-"""Export a trained image run's networks to ONNX: ``regen export image --onnx DIR --model RUN``.
+"""Export a trained image run's networks to ONNX: ``regen export image --onnx DIR --run RUN``.
 
 Graphs (batch axis dynamic; image and latent sizes are fixed by the config):
 

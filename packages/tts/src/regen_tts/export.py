@@ -303,9 +303,10 @@ def export_models(pairing: Any, models: dict[str, Any], out: str | Path, checkpo
                      "draw": "value = mean + temperature * noise_scale * exp(log_std) * N(0, 1), in the order "
                              "duration, pitch, energy; frames = max(1, round(expm1(clip(log_duration, 0, max_log_duration))))"},
     }
+    write_manifest(out / MANIFEST, manifest)  # parity runs the folder through OnnxTTS, which reads it
     if check:
         manifest["parity"] = parity(pairing, models, out)
-    write_manifest(out / MANIFEST, manifest)
+        write_manifest(out / MANIFEST, manifest)
     return manifest
 
 
