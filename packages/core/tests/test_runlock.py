@@ -137,3 +137,52 @@ def test_out_of_range_eval_values_are_config_errors(override: str) -> None:
 
     with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
         load_run_config(ToyPairing, "toy", [override])
+
+
+def _hold(folder: Path) -> subprocess.Popen:
+    """Another process holding ``folder``'s run lock until killed."""
+    code = ("import sys, time; from regen_core.runlock import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_evaluate_takes_the_run_lock(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run_config.json").write_text("{}")
+    holder = _hold(run)
+    try:
+        assert cli.main(["evaluate", "--run", str(run)]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert f"pid {holder.pid}" in err and "Traceback" not in err
+    assert not (run / "evaluation").exists()
+    # a missing run folder is refused without creating it (the lock would)
+    assert cli.main(["evaluate", "--run", str(tmp_path / "missing")]) == 2
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_second_study_on_the_same_out_is_refused_naming_the_pid(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "study"
+    holder = _hold(out)
+    try:
+        assert cli.main(["study", "toy", "--config", "quick", "--out", str(out), "--no-progress"]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert f"pid {holder.pid}" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written: no started.json, no cell
+
+
+def test_a_corrupt_run_config_is_one_clear_line_in_evaluate(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert cli.main(["train", "toy", "--stage", "generate", "--config", "toy", "--run", str(run)]) == 0
+    (run / "run_config.json").write_text('{"pairing": {"hid')  # truncated
+    assert cli.main(["evaluate", "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "run_config.json" in err and "not valid JSON" in err and "Traceback" not in err

@@ -135,3 +135,19 @@ def test_cli_scaffolds_and_refuses_bad_name_or_occupied_folder(tmp_path: Path, c
     (tmp_path / "file").write_text("x")
     with pytest.raises(ScaffoldError, match="not a folder"):
         new_pairing("ok_name", tmp_path / "file")
+
+
+def test_refuses_installed_pairing_names_and_existing_modules(tmp_path: Path, monkeypatch, capsys) -> None:
+    from regen_core import registry
+
+    for taken in ("toy", *(n for n in registry.names() if n.isidentifier())):
+        assert regen_main(["new-pairing", taken, "--out", str(tmp_path / "other")]) == 2
+        err = capsys.readouterr().err
+        assert f"pairing name {taken!r} is taken" in err and "registers it" in err, err
+        assert not (tmp_path / "other").exists()
+    (tmp_path / "site" / "regen_zz_taken").mkdir(parents=True)
+    (tmp_path / "site" / "regen_zz_taken" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    with pytest.raises(ScaffoldError, match="a module regen_zz_taken is already importable"):
+        new_pairing("zz_taken", tmp_path / "other")
+    assert not (tmp_path / "other").exists()

@@ -14,7 +14,7 @@ import pytest
 
 from regen_core import compare
 from regen_core.cli import main
-from regen_core.config import PairedConfig
+from regen_core.config import ConfigError, PairedConfig
 from regen_core.examples.toy import ToyConfig, ToyPairing
 from regen_core.pipeline import load_run_config, paired_data
 from regen_core.study import Cell, StudyError, cell_dir, load_study_config
@@ -169,3 +169,11 @@ def test_paired_data_cuts_generate_and_direct_only_and_nests() -> None:
     assert paired_data(data, PairedConfig(share=0.25), "extract") is data
     assert len(paired_data(data, PairedConfig(n=7), "generate")["train"]) == 7
     assert len(paired_data(data, PairedConfig(share=0.5), "generate")["valid"]) == len(data["valid"])
+
+
+def test_paired_n_larger_than_the_training_split_is_a_config_error() -> None:
+    data = {"train": list(range(10)), "test": list(range(3))}
+    assert len(paired_data(data, PairedConfig(n=10), "generate")["train"]) == 10  # all of it is fine
+    with pytest.raises(ConfigError, match=r"'paired.n' is 11 but the training split holds 10 examples"):
+        paired_data(data, PairedConfig(n=11), "generate")
+    assert paired_data(data, PairedConfig(n=11), "regenerate") is data  # Y-only stages never read paired.n

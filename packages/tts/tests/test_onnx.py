@@ -132,11 +132,11 @@ def test_synthesize_backend_onnx(run, exported, tmp_path, capsys):
 def test_regen_export_command(run, tmp_path, capsys):
     from regen_core.cli import main
 
-    assert main(["export", "tts", "--onnx", str(tmp_path / "o"), "--model", str(run / "regenerate" / "final")]) == 0
+    assert main(["export", "tts", "--onnx", str(tmp_path / "o"), "--run", str(run / "regenerate" / "final")]) == 0
     out = capsys.readouterr().out
     assert "regenerate" in out and "waveform_max_abs" in out
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["graphs"].keys() == {"regenerate"}
-    assert main(["export", "tts", "--onnx", str(tmp_path / "p"), "--model", str(tmp_path / "missing")]) == 2
+    assert main(["export", "tts", "--onnx", str(tmp_path / "p"), "--run", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 

@@ -1,4 +1,4 @@
-"""Export a trained ``asr`` run's recognisers to ONNX: ``regen export asr --onnx DIR --model RUN``.
+"""Export a trained ``asr`` run's recognisers to ONNX: ``regen export asr --onnx DIR --run RUN``.
 
 Graphs (batch and frame axes dynamic):
 
@@ -17,7 +17,6 @@ onnxruntime transcription command yet (``transcribe.py`` runs PyTorch).
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regen_core.onnx_export import OnnxExportError, attention, export_graph, positions, sha256
+from regen_core.onnx_export import OnnxExportError, attention, export_graph, load_for_export, positions, sha256, write_manifest
 
 OPSET = 17
 DYNAMIC = ("batch", "frames", "out_frames")
@@ -99,26 +98,18 @@ def export_models(pairing: Any, models: dict[str, Any], out: str | Path, checkpo
                 "features": {**dataclasses.asdict(fs), "hop": fs.hop, "win": fs.win, "n_fft": fs.n_fft,
                              "computed_by": "regen_asr.features.log_mel (not in the graph)"},
                 "decoding": "CTC over log_probs[:out_lengths]: greedy or prefix beam search (regen_asr.ctc), blank id 0"}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     if check:
         manifest["parity"] = parity(models, out)
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(out / "manifest.json", manifest)
     return manifest
 
 
-def export_run(run: str | Path, out: str | Path, check: bool = True) -> dict:
-    """Export a run folder (or one ``<stage>/final`` model folder) to ``out``; -> manifest."""
-    from regen_core.pipeline import PipelineError, final_dir, load_model, load_run
+def export_run(run: str | Path, out: str | Path, check: bool = True, pairing_name: str | None = None) -> dict:
+    """Export a run folder (or one ``<stage>/final`` model folder) to ``out``; -> manifest.
 
-    run = Path(run)
-    if not run.exists():
-        raise PipelineError(f"--model {run} does not exist")
-    if (run / "run_config.json").exists():
-        pairing, models = load_run(run)
-        folders = {s: final_dir(run, s) for s in models}
-    else:
-        pairing, stage, model = load_model(run)
-        models, folders = {stage: model}, {stage: run}
+    ``pairing_name``: refuse a run of another pairing (:func:`regen_core.onnx_export.load_for_export`).
+    """
+    pairing, models, folders = load_for_export(run, pairing_name)
     return export_models(pairing, models, out, folders, check=check)
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from typing import Any, Sequence
 
 from regen_core.cli_common import add_run_arg, parse
+from regen_core.errors import cli_main
 
 from .extract import G2PExtractor, lexicon_split
 from .metrics import per, word_error
@@ -65,6 +65,7 @@ def load_extractor(model: str | None, config: str | None = None, overrides: Sequ
     return ASRPairing(cfg.pairing).build("extract").eval()
 
 
+@cli_main("python -m regen_asr.g2p")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.g2p", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -85,37 +86,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     sp.add_argument("--model", default=None, help="an extract model folder (default: untrained extractor)")
     sp.add_argument("words", nargs="+")
     args = parse(p, argv)
-    from regen_core.cli import USER_ERRORS
+    if args.command == "train":
+        import torch
 
-    try:
-        if args.command == "train":
-            import torch
+        from regen_core.cli import main as regen_main
 
-            from regen_core.cli import main as regen_main
-
-            torch.set_num_threads(max(1, args.threads))  # a small model on a shared CPU: single-threaded is faster
-            return regen_main(["train", "asr", "--stage", "extract", "--run", args.run, "--config", args.config,
-                               *(["--resume"] if args.resume else []), *args.overrides])
-        ex = load_extractor(args.model)
-        if args.command == "eval":
-            res = evaluate_g2p(ex, args.n, args.beam)
-            if args.json:
-                print(json.dumps(res, indent=2))
-            else:
-                print(f"neural G2P on {res['words']} held-out CMUdict words (beam {res['beam']}): PER {res['g2p_per']:.2%}, "
-                      f"word error {res['g2p_wer']:.2%} ({res['seconds']:.1f} s)")
-                for e in res["examples"]:
-                    print(f"  {e['word']:<16} ref {e['reference']:<28} got {e['predicted']}")
-            return 0
-        for text in args.words:
-            for w in normalise(text).split():
-                phones = ex.word_phonemes([w])[0]
-                src = "cmudict" if w in ex.lexicon else "neural"
-                print(f"{w}\t{' '.join(phones)}\t({src})")
+        torch.set_num_threads(max(1, args.threads))  # a small model on a shared CPU: single-threaded is faster
+        return regen_main(["train", "asr", "--stage", "extract", "--run", args.run, "--config", args.config,
+                           *(["--resume"] if args.resume else []), *args.overrides])
+    ex = load_extractor(args.model)
+    if args.command == "eval":
+        res = evaluate_g2p(ex, args.n, args.beam)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            print(f"neural G2P on {res['words']} held-out CMUdict words (beam {res['beam']}): PER {res['g2p_per']:.2%}, "
+                  f"word error {res['g2p_wer']:.2%} ({res['seconds']:.1f} s)")
+            for e in res["examples"]:
+                print(f"  {e['word']:<16} ref {e['reference']:<28} got {e['predicted']}")
         return 0
-    except (*USER_ERRORS, G2PError) as err:
-        print(f"regen_asr.g2p: error: {err}", file=sys.stderr)
-        return 2
+    for text in args.words:
+        for w in normalise(text).split():
+            phones = ex.word_phonemes([w])[0]
+            src = "cmudict" if w in ex.lexicon else "neural"
+            print(f"{w}\t{' '.join(phones)}\t({src})")
+    return 0
 
 
 if __name__ == "__main__":

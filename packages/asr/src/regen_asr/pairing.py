@@ -134,7 +134,7 @@ class ASRPairing:
         """The optional ONNX hook (:class:`regen_core.contract.OnnxExport`): see :mod:`regen_asr.export`."""
         from .export import export_run
 
-        return export_run(run, out)
+        return export_run(run, out, pairing_name=cls.name)
 
     def build(self, stage: str, extractor: Any = None) -> nn.Module:
         cfg = self.config

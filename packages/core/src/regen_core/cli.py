@@ -7,11 +7,12 @@
     regen evaluate --run DIR [--out DIR] [key=value ...]
     regen compare  PAIRING [--config C] --run DIR [--resume] [key=value ...]
     regen new-pairing NAME --out DIR
-    regen export   PAIRING --onnx DIR --model RUN
+    regen export   PAIRING --onnx DIR --run RUN
     regen study    [PAIRING ...] --config quick|study|gpu|FILE.yaml --out DIR [--jobs N] [--device cpu|cuda] [--plan]
 
 ``--run`` always names a run folder (``DIR/<stage>/``), ``--out`` an output folder; the
-``--out`` that ``train`` and ``compare`` took for their run folder still works, with a notice.
+``--out`` that ``train`` and ``compare`` took for their run folder (and ``export``'s ``--model``)
+still works, with a notice.
 
 ``--config`` takes a preset name (``toy``, ``tiny``, ...) or a YAML file; ``key=value``
 overrides are type-checked (``train.generate.max_steps=200``, ``pairing.d_model=64``).
@@ -132,14 +133,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .compare import run_budgets
     from .evaluate import evaluate
 
-    pairing, models = load_run(args.run)
-    run_json = json.loads((Path(args.run) / "run_config.json").read_text())
-    cls = type(pairing)
+    from . import checkpoint as ckpt
     from .config import run_config_class
 
-    run_cfg = build_config(run_config_class(cls.config_class), values=run_json, overrides=args.overrides)
-    out = Path(args.out or Path(args.run) / "evaluation")
-    report = evaluate(pairing, models, pairing.load_data()["test"], run_cfg.evaluate, out, budgets=run_budgets(args.run))
+    if not (Path(args.run) / "run_config.json").is_file():  # before the lock, which would create the folder
+        raise PipelineError(f"{args.run} is not a regen run folder (no run_config.json)")
+    with run_lock(args.run):  # evaluate writes RUN/evaluation: one writer per run folder
+        pairing, models = load_run(args.run)
+        run_json = ckpt.read_json(Path(args.run) / "run_config.json", "run config")
+        cls = type(pairing)
+        run_cfg = build_config(run_config_class(cls.config_class), values=run_json, overrides=args.overrides)
+        out = Path(args.out or Path(args.run) / "evaluation")
+        report = evaluate(pairing, models, pairing.load_data()["test"], run_cfg.evaluate, out, budgets=run_budgets(args.run))
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.json'} and {out / 'report.md'}")
     return 0 if report else 1
@@ -180,7 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     cls = registry.pairing_class(args.pairing)
     if not isinstance(cls, OnnxExport):
         raise PipelineError(f"pairing {args.pairing!r} has no ONNX export (it offers no export_onnx)")
-    manifest = cls.export_onnx(args.model, args.onnx)
+    manifest = cls.export_onnx(args.run, args.onnx)
     print(f"exported {', '.join(manifest.get('graphs', {}))} to {args.onnx} (manifest: {Path(args.onnx) / 'manifest.json'})")
     for key, value in (manifest.get("parity") or {}).items():
         if key.endswith("_max_abs") and "_ref_" not in key:
@@ -268,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("export", help="export a trained run to ONNX (pairings that offer it, e.g. tts)")
     sp.add_argument("pairing", help="registered pairing name (see `regen list`)")
     sp.add_argument("--onnx", required=True, metavar="DIR", help="output folder: the graphs and manifest.json")
-    sp.add_argument("--model", required=True, metavar="RUN", help="a trained run folder of that pairing")
+    add_run_arg(sp, help="a trained run folder of that pairing (or one RUN/<stage>/final folder)", old=("--model",))
     sp.set_defaults(func=cmd_export)
     sp = sub.add_parser("study", help="regeneration vs direct over pairings x paired shares x seeds, with the oracle cascade")
     sp.add_argument("pairings", nargs="*", help="pairings to study (default: every installed pairing the config plans)")

@@ -220,7 +220,7 @@ class OnnxExport(Protocol):
     config (hence a classmethod); ``out``: the folder to write the graphs and a ``manifest.json``
     into. Returns the manifest (a JSON-able dict). A run it cannot export, or a missing optional
     dependency, raises a :class:`regen_core.errors.RegenError` whose message says why.
-    ``regen export PAIRING --onnx OUT --model RUN`` calls it.
+    ``regen export PAIRING --onnx OUT --run RUN`` calls it.
     """
 
     @classmethod

@@ -6,7 +6,9 @@
   so a graph traced through it fails (or is wrong) at any other size;
 - :func:`export_graph`: ``torch.onnx.export`` (TorchScript tracing, named dynamic axes), the ONNX
   checker, and the graph's inputs / outputs (names, dtypes, shapes) and SHA-256 for a manifest;
-- :func:`sha256`: of a file, for the manifest's source checkpoints.
+- :func:`sha256`: of a file, for the manifest's source checkpoints;
+- :func:`load_for_export`: the run (or one model folder) a domain's ``export_run`` exports, refused before
+  anything is written when it belongs to another pairing; :func:`write_manifest`: the manifest, atomically.
 """
 
 from __future__ import annotations
@@ -34,6 +36,36 @@ def require_onnx(extra: str) -> Any:
         return importlib.import_module("onnx")
     except ImportError:
         raise OnnxExportError(f"ONNX export needs the 'onnx' package: pip install '{extra}' (or make setup)") from None
+
+
+def load_for_export(run: str | Path, pairing_name: str | None = None) -> tuple[Any, dict[str, Any], dict[str, Path]]:
+    """``(pairing, models, folders)`` of a run folder or of one ``<stage>/final`` model folder.
+
+    ``pairing_name``: the pairing ``regen export PAIRING`` names; a run of another pairing is an
+    :class:`OnnxExportError` naming both, raised before the caller creates its output folder.
+    """
+    from .pipeline import final_dir, load_model, load_run
+
+    run = Path(run)
+    if not run.exists():
+        raise OnnxExportError(f"--run {run} does not exist")
+    if (run / "run_config.json").exists():
+        pairing, models = load_run(run)
+        folders = {s: final_dir(run, s) for s in models}
+    else:
+        pairing, stage, model = load_model(run)
+        models, folders = {stage: model}, {stage: run}
+    if pairing_name is not None and pairing.name != pairing_name:
+        raise OnnxExportError(f"--run {run} is a run of pairing {pairing.name!r}, not {pairing_name!r}: "
+                              f"export it with `regen export {pairing.name}`")
+    return pairing, models, folders
+
+
+def write_manifest(path: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write an export's ``manifest.json`` once, atomically, keys in the order the domain built them."""
+    from .atomic import write_json
+
+    return write_json(path, manifest, sort_keys=False)
 
 
 def sha256(path: str | Path) -> str:

@@ -118,6 +118,9 @@ def paired_data(data: Any, paired: Any, stage: str) -> Any:
         return data  # nothing to cut (the default): the data is passed on untouched, even a stage's own source
     train = data["train"]
     n_all = len(train)
+    if paired.n > n_all:
+        raise ConfigError(f"'paired.n' is {paired.n} but the training split holds {n_all} examples: "
+                          f"use paired.n <= {n_all} (or paired.share)")
     n = paired.n if paired.n > 0 else max(1, int(round(paired.share * n_all)))
     if n >= n_all:
         return data

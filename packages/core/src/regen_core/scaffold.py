@@ -17,6 +17,7 @@ with their messages until each is written.
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import re
 from importlib import resources
@@ -44,6 +45,15 @@ def check_name(name: str) -> None:
         raise ScaffoldError(f"pairing name {name!r} is a Python keyword")
     if name in RESERVED:
         raise ScaffoldError(f"pairing name {name!r} is reserved (regen_{name} is part of regen itself)")
+    from . import registry
+
+    registered = registry.discover()
+    if name in registered:
+        raise ScaffoldError(f"pairing name {name!r} is taken: the installed {registered[name].distribution} "
+                            f"registers it; choose another name")
+    if importlib.util.find_spec(f"regen_{name}") is not None:
+        raise ScaffoldError(f"pairing name {name!r} is taken: a module regen_{name} is already importable; "
+                            f"choose another name")
 
 
 def placeholders(name: str) -> dict[str, str]:

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from . import checkpoint as ckpt
 from . import compare, registry
 from .config import build_config
+from .runlock import run_lock
 
 #: Version of study.json's layout.
 STUDY_SCHEMA = "regen.study/1"
@@ -275,42 +276,42 @@ def run_study(cfg: StudyConfig, out: str | Path, pairings: Sequence[str] = (), *
     t0 = time.perf_counter()
     cells = plan_cells(cfg, pairings)
     check_device(device or cfg.device)
-    out.mkdir(parents=True, exist_ok=True)
-    expected = {c.key: cell_fingerprints(cfg, c, device) for c in cells}
-    done = set(check_old_cells(out, cells, expected))
-    todo = [c for c in cells if c not in done]
-    if log:
-        log(f"regen study: {len(cells)} cells ({len(done)} finished earlier, {len(todo)} to run) -> {out}")
-    for c in todo:
-        ckpt.write_json_atomic(cell_dir(out, c) / "started.json", {"cell": dataclasses.asdict(c), "fingerprints": expected[c.key]})
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="regen study", unit="cell")
-    if jobs <= 1:
-        _worker_init()
+    with run_lock(out):  # one study per --out folder: a second `regen study` there is refused naming the pid
+        expected = {c.key: cell_fingerprints(cfg, c, device) for c in cells}
+        done = set(check_old_cells(out, cells, expected))
+        todo = [c for c in cells if c not in done]
+        if log:
+            log(f"regen study: {len(cells)} cells ({len(done)} finished earlier, {len(todo)} to run) -> {out}")
         for c in todo:
-            run_cell(cfg, c, out, device)
-            if bar is not None:
-                bar.set_postfix_str(c.key)
-                bar.update(1)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+            ckpt.write_json_atomic(cell_dir(out, c) / "started.json", {"cell": dataclasses.asdict(c), "fingerprints": expected[c.key]})
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            futures = {pool.submit(_run_cell_job, (cfg, c, str(out), device)): c for c in todo}
-            for fut in as_completed(futures):
-                fut.result()  # a failed cell stops the study; finished cells stay
+            bar = tqdm(total=len(todo), desc="regen study", unit="cell")
+        if jobs <= 1:
+            _worker_init()
+            for c in todo:
+                run_cell(cfg, c, out, device)
                 if bar is not None:
-                    bar.set_postfix_str(futures[fut].key)
+                    bar.set_postfix_str(c.key)
                     bar.update(1)
-    if bar is not None:
-        bar.close()
-    records = [ckpt.read_json(cell_dir(out, c) / "cell.json", "study cell") for c in cells]
-    report = build_study(cfg, records, wall_seconds=time.perf_counter() - t0, jobs=jobs)
-    write_study(out, report)
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+                futures = {pool.submit(_run_cell_job, (cfg, c, str(out), device)): c for c in todo}
+                for fut in as_completed(futures):
+                    fut.result()  # a failed cell stops the study; finished cells stay
+                    if bar is not None:
+                        bar.set_postfix_str(futures[fut].key)
+                        bar.update(1)
+        if bar is not None:
+            bar.close()
+        records = [ckpt.read_json(cell_dir(out, c) / "cell.json", "study cell") for c in cells]
+        report = build_study(cfg, records, wall_seconds=time.perf_counter() - t0, jobs=jobs)
+        write_study(out, report)
     return report
 
 

@@ -1,4 +1,4 @@
-"""Export a trained image run's networks to ONNX: ``regen export image --onnx DIR --model RUN``.
+"""Export a trained image run's networks to ONNX: ``regen export image --onnx DIR --run RUN``.
 
 Graphs (batch axis dynamic; image and latent sizes are fixed by the config):
 
@@ -18,7 +18,6 @@ of integer tokens); the export says so and stops.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from regen_core.onnx_export import OnnxExportError, export_graph, sha256
+from regen_core.onnx_export import OnnxExportError, export_graph, load_for_export, sha256, write_manifest
 
 from .diffusion import ClassDiffusion
 from .regenerate import AutoencoderDecoder, SuperResolution
@@ -115,10 +114,9 @@ def export_models(pairing: Any, models: dict[str, Any], out: str | Path, checkpo
                 "source_checkpoints": sources,
                 "outside_the_graphs": "DDIM sampling with classifier-free guidance (regen_image.diffusion.ClassDiffusion."
                                       "sample_batch), the target normalisation (scaling, data_mean, data_std)"}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     if check:
         manifest["parity"] = parity(models, out, graphs)
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(out / "manifest.json", manifest)
     return manifest
 
 
@@ -132,19 +130,12 @@ def _y_prime_shape(pairing: Any, models: dict[str, Any]) -> tuple[int, ...]:
     return tuple(np.asarray(pairing.build("extract").eval().extract(blank)).shape)
 
 
-def export_run(run: str | Path, out: str | Path, check: bool = True) -> dict:
-    """Export a run folder (or one ``<stage>/final`` model folder) to ``out``; -> manifest."""
-    from regen_core.pipeline import PipelineError, final_dir, load_model, load_run
+def export_run(run: str | Path, out: str | Path, check: bool = True, pairing_name: str | None = None) -> dict:
+    """Export a run folder (or one ``<stage>/final`` model folder) to ``out``; -> manifest.
 
-    run = Path(run)
-    if not run.exists():
-        raise PipelineError(f"--model {run} does not exist")
-    if (run / "run_config.json").exists():
-        pairing, models = load_run(run)
-        folders = {s: final_dir(run, s) for s in models}
-    else:
-        pairing, stage, model = load_model(run)
-        models, folders = {stage: model}, {stage: run}
+    ``pairing_name``: refuse a run of another pairing (:func:`regen_core.onnx_export.load_for_export`).
+    """
+    pairing, models, folders = load_for_export(run, pairing_name)
     return export_models(pairing, {k: v for k, v in models.items() if k != "extract"}, out, folders, check=check)
 
 

@@ -105,7 +105,7 @@ class ImagePairing:
         """The optional ONNX hook (:class:`regen_core.contract.OnnxExport`): see :mod:`regen_image.export`."""
         from .export import export_run
 
-        return export_run(run, out)
+        return export_run(run, out, pairing_name=cls.name)
 
     def build(self, stage: str, extractor: Any = None) -> torch.nn.Module:
         cfg = self.config

@@ -32,7 +32,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from . import espeak
 from .audio import resample, save_wav
 from .ljspeech import SpeechDataError, base_features, build_dataset, check_wavs, content_key, read_metadata
 from .sentences import load_sentences, normalize_text, select_sentences
-from regen_core.errors import RegenError
+from regen_core.errors import RegenError, cli_main
 
 FORMAT = "regen-speech-corpus"  # corpus.json "format"
 FORMAT_VERSION = 1  # bump when the folder layout or a file's fields change
@@ -397,6 +396,7 @@ def split_by_speaker(
 # --- command line -----------------------------------------------------------------------------
 
 
+@cli_main("python -m regen_speech.corpus")
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m regen_speech.corpus``: build a corpus folder (or list voices)."""
     p = argparse.ArgumentParser(prog="python -m regen_speech.corpus", description=__doc__.split("\n\n")[0])
@@ -419,24 +419,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-voices", action="store_true", help="print the English accents and variants, then exit")
     args = p.parse_args(argv)
-    try:
-        if args.list_voices:
-            print("accents: ", " ".join(espeak.list_accents()))
-            print("variants:", " ".join(espeak.list_variants()))
-            return 0
-        if args.out is None:
-            p.error("--out is required")
-        config = CorpusConfig(
-            n=args.n, seed=args.seed, speakers=tuple(args.speakers or ()), accents=tuple(args.accents),
-            variants=tuple(args.variants), sentences=args.sentences, max_words=args.max_words,
-            sample_rate=args.sample_rate, rate=args.rate, rate_jitter=args.rate_jitter, reproducible=not args.fast,
-        )  # fmt: skip
-        t0 = time.perf_counter()
-        folder = build_corpus(args.out, config, num_proc=args.num_proc, progress=not args.quiet, overwrite=args.overwrite)
-        seconds = time.perf_counter() - t0
-    except (ValueError, espeak.EspeakError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.list_voices:
+        print("accents: ", " ".join(espeak.list_accents()))
+        print("variants:", " ".join(espeak.list_variants()))
+        return 0
+    if args.out is None:
+        p.error("--out is required")
+    config = CorpusConfig(
+        n=args.n, seed=args.seed, speakers=tuple(args.speakers or ()), accents=tuple(args.accents),
+        variants=tuple(args.variants), sentences=args.sentences, max_words=args.max_words,
+        sample_rate=args.sample_rate, rate=args.rate, rate_jitter=args.rate_jitter, reproducible=not args.fast,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    folder = build_corpus(args.out, config, num_proc=args.num_proc, progress=not args.quiet, overwrite=args.overwrite)
+    seconds = time.perf_counter() - t0
     info = read_corpus_info(folder)
     print(
         f"wrote {info['num_utterances']} utterances ({info['total_duration_s'] / 60:.1f} min of audio, "

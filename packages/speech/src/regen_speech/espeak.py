@@ -73,6 +73,10 @@ class VoiceError(RegenError, ValueError):
     """A voice name (accent or variant) that espeak-ng does not know."""
 
 
+class SynthesisInputError(RegenError, ValueError):
+    """Text or a setting that :func:`synthesize` / :func:`phonemize` cannot take (empty text, rate out of range)."""
+
+
 _Callback = _c.Callback
 
 
@@ -389,11 +393,11 @@ def synthesize(
     refused, because the state they would fork from is no longer fresh.
     """
     if not text or not text.strip():
-        raise ValueError("synthesize: text is empty")
+        raise SynthesisInputError("synthesize: text is empty")
     if not 80 <= rate <= 450:
-        raise ValueError(f"synthesize: rate must be 80..450 words per minute, got {rate}")
+        raise SynthesisInputError(f"synthesize: rate must be 80..450 words per minute, got {rate}")
     if pitch is not None and not 0 <= pitch <= 100:
-        raise ValueError(f"synthesize: pitch must be 0..100, got {pitch}")
+        raise SynthesisInputError(f"synthesize: pitch must be 0..100, got {pitch}")
     eng = _engine()
     fresh = fresh and hasattr(os, "fork")
     with eng.lock:
@@ -452,7 +456,7 @@ def phonemize(text: str, voice: str = "en-us", *, separator: str | None = None) 
     Clauses (split by espeak at punctuation) are joined with a space.
     """
     if separator is not None and len(separator) != 1:
-        raise ValueError(f"phonemize: separator must be one character, got {separator!r}")
+        raise SynthesisInputError(f"phonemize: separator must be one character, got {separator!r}")
     eng = _engine()
     with eng.lock:
         eng.set_voice(voice, 175, None)

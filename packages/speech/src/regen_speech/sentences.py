@@ -171,7 +171,7 @@ def select_sentences(sentences: list[str] | tuple[str, ...], n: int, seed: int) 
     """``n`` sentences chosen by a seeded permutation; when ``n`` exceeds the pool, further
     permutations follow (each sentence is used once before any is repeated)."""
     if n <= 0:
-        raise ValueError(f"select_sentences: n must be positive, got {n}")
+        raise SentenceSourceError(f"select_sentences: n must be positive, got {n}")
     if not sentences:
         raise SentenceSourceError("select_sentences: the sentence pool is empty")
     rng = np.random.default_rng(seed)
@@ -218,7 +218,7 @@ def number_to_words(n: int) -> str:
                 break
             rest = n % size
             return number_to_words(n // size) + " " + name + ("" if rest == 0 else " " + number_to_words(rest))
-    raise ValueError(f"number_to_words: {n} is too large (limit 10**12 - 1)")
+    raise SentenceSourceError(f"number_to_words: {n} is too large (limit 10**12 - 1)")
 
 
 def _ordinal(words: str) -> str:

@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from regen_core.errors import cli_main
 
+
+@cli_main("python -m regen_talkinghead.corpus")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_talkinghead.corpus", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="tiny", help="preset or YAML whose pairing.* options define the corpus")
@@ -21,22 +24,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--n-preview", type=int, default=3)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. pairing.corpus_n=400")
     args = p.parse_args(argv)
-    from regen_core.config import ConfigError
-    from regen_core.data import DataError
     from regen_core.pipeline import load_run_config
 
     from . import data as th_data
     from .extract import to_unit
     from .pairing import TalkingHeadPairing
 
-    try:
-        cfg = load_run_config(TalkingHeadPairing, args.config, args.overrides).pairing
-        t0 = time.perf_counter()
-        folder = th_data.corpus_folder(cfg)
-        ds = th_data.load_corpus(cfg).with_format("numpy")
-    except (ConfigError, DataError, ValueError) as err:
-        print(f"corpus: error: {err}")
-        return 2
+    cfg = load_run_config(TalkingHeadPairing, args.config, args.overrides).pairing
+    t0 = time.perf_counter()
+    folder = th_data.corpus_folder(cfg)
+    ds = th_data.load_corpus(cfg).with_format("numpy")
     frames = sum(len(v) for v in ds["true_y_prime"])
     print(f"{folder}: {len(ds)} utterances, {frames} frames ({frames / cfg.fps / 60:.1f} min at {cfg.fps} fps, "
           f"{cfg.size}x{cfg.size}), ready in {time.perf_counter() - t0:.1f} s")

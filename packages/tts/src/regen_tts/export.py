@@ -26,9 +26,7 @@ transformers) are not exported: the export says so and stops.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regen_core.onnx_export import OnnxExportError, attention, export_graph, positions, sha256
+from regen_core.errors import cli_main
+from regen_core.onnx_export import attention, export_graph, load_for_export, positions, sha256, write_manifest
 
 from .generate import MAX_LOG_DUR, Backbone
 from .onnx_backend import FORMAT, MANIFEST, OnnxError, OnnxTTS
@@ -304,26 +303,19 @@ def export_models(pairing: Any, models: dict[str, Any], out: str | Path, checkpo
                      "draw": "value = mean + temperature * noise_scale * exp(log_std) * N(0, 1), in the order "
                              "duration, pitch, energy; frames = max(1, round(expm1(clip(log_duration, 0, max_log_duration))))"},
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(out / MANIFEST, manifest)  # parity runs the folder through OnnxTTS, which reads it
     if check:
         manifest["parity"] = parity(pairing, models, out)
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(out / MANIFEST, manifest)
     return manifest
 
 
-def export_run(run: str | Path, out: str | Path, check: bool = True) -> dict:
-    """Export a run folder (or one ``<stage>/final`` model folder) to ``out``; -> manifest."""
-    from regen_core.pipeline import final_dir, load_model, load_run
+def export_run(run: str | Path, out: str | Path, check: bool = True, pairing_name: str | None = None) -> dict:
+    """Export a run folder (or one ``<stage>/final`` model folder) to ``out``; -> manifest.
 
-    run = Path(run)
-    if not run.exists():
-        raise OnnxError(f"--model {run} does not exist")
-    if (run / "run_config.json").exists():
-        pairing, models = load_run(run)
-        folders = {s: final_dir(run, s) for s in models}
-    else:
-        pairing, stage, model = load_model(run)
-        models, folders = {stage: model}, {stage: run}
+    ``pairing_name``: refuse a run of another pairing (:func:`regen_core.onnx_export.load_for_export`).
+    """
+    pairing, models, folders = load_for_export(run, pairing_name)
     return export_models(pairing, models, out, folders, check=check)
 
 
@@ -407,19 +399,14 @@ def rtf(pairing: Any, models: dict[str, Any], folder: str | Path, sentences: Seq
             "(torch vs numpy generators), so their audio lengths differ a little"}
 
 
+@cli_main("python -m regen_tts.export")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_tts.export", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", "--run", dest="model", required=True, help="a tts run folder (or one <stage>/final folder)")
     p.add_argument("--onnx", required=True, help="output folder for the graphs and manifest.json")
     p.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch")
     args = p.parse_args(argv)
-    from regen_core.cli import USER_ERRORS
-
-    try:
-        manifest = export_run(args.model, args.onnx, check=not args.no_check)
-    except (OnnxError, OnnxExportError, *USER_ERRORS) as err:
-        print(f"export: error: {err}", file=sys.stderr)
-        return 2
+    manifest = export_run(args.model, args.onnx, check=not args.no_check, pairing_name="tts")
     print(summary(manifest, args.onnx))
     return 0
 

@@ -91,7 +91,7 @@ class OnnxTTS:
         folder = Path(folder)
         if not is_export(folder):
             raise OnnxError(f"{folder} is not an ONNX export of a tts model (no {MANIFEST} with format {FORMAT!r}); "
-                            f"make one with: regen export tts --onnx {folder} --model RUN")
+                            f"make one with: regen export tts --onnx {folder} --run RUN")
         self.folder = folder
         self.manifest = json.loads((folder / MANIFEST).read_text())
         self.threads = threads

@@ -68,7 +68,7 @@ class TTSPairing:
         """The optional ONNX hook (:class:`regen_core.contract.OnnxExport`): see :mod:`regen_tts.export`."""
         from .export import export_run
 
-        return export_run(run, out)
+        return export_run(run, out, pairing_name=cls.name)
 
     # -- shared pieces -----------------------------------------------------------------------------
 
