@@ -100,7 +100,8 @@ def save(net: torch.nn.Module, folder: Path, info: dict) -> None:
 
 
 def load(folder: str | Path) -> torch.nn.Module:
-    """A trained MouthRefiner from its folder (config.json + model.safetensors); FileNotFoundError names what is missing."""
+    """A trained MouthRefiner from its folder (config.json + model.safetensors); CheckpointError names what is missing."""
+    from regen_core.checkpoint import CheckpointError
     from safetensors.torch import load_file
 
     from .regenerate import MouthRefiner
@@ -108,7 +109,7 @@ def load(folder: str | Path) -> torch.nn.Module:
     d = Path(folder)
     for f in ("config.json", "model.safetensors"):
         if not (d / f).is_file():
-            raise FileNotFoundError(f"{d / f}: not a refiner folder (python -m regen_talkinghead.refine --out DIR)")
+            raise CheckpointError(f"{d / f}: not a refiner folder (python -m regen_talkinghead.refine --out DIR)")
     info = json.loads((d / "config.json").read_text())
     net = MouthRefiner(int(info["width"]), int(info["patch"]))
     net.load_state_dict(load_file(str(d / "model.safetensors")))
