@@ -411,12 +411,12 @@ def train(
     """Train ``model`` on ``data`` with ``cfg``; checkpoints and logs go to ``out_dir``.
 
     ``best_metric`` names the validation stat that keeps ``best/`` and its direction; by default
-    ``cfg.best_metric``, lower is better (a loss).
+    ``cfg.best_metric`` in the direction ``cfg.best_mode`` ("min": lower is better, a loss).
     """
     out = Path(out_dir)
     ckpt_root = out / "checkpoints"
     saved_config = dict(saved_config or {})
-    best = best_metric or Metric(cfg.best_metric, higher_is_better=False)
+    best = best_metric or Metric(cfg.best_metric, higher_is_better=cfg.best_mode == "max")
 
     # 1. Distributed set-up, device, precision.
     setup = _set_up(cfg, len(data.train), description)
