@@ -210,3 +210,8 @@ def test_mouth_refiner_trains_on_video_alone_and_touches_only_the_mouth(tmp_path
     assert len(ys) and mouth[:, 1].min() - 60 < ys.min() and ys.max() < mouth[:, 1].max() + 60
     with pytest.raises(CheckpointError, match="not a refiner folder"):
         refine.load(tmp_path)
+    # the folder is a regen model folder (SHA-256 manifest): a truncated weights file is caught before torch reads it
+    weights = tmp_path / "r" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        refine.load(tmp_path / "r")
