@@ -126,14 +126,14 @@ class PhotoAnimator:
             raise AnimateError("the run has no trained generate stage (train it: regen compare talkinghead --config tiny)")
         cfg = pairing.config
         self.cfg, self.generator, self.verbose = cfg, models.get("generate"), verbose
-        self.detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
-        self.model = load_model()
-        self.renderer = PhotoRenderer(cfg.real_size)
         self.refiner = None
-        if refiner:
+        if refiner:  # first: a missing or damaged refiner folder is refused before the detector loads
             from .refine import load
 
             self.refiner = load(refiner)
+        self.detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
+        self.model = load_model()
+        self.renderer = PhotoRenderer(cfg.real_size)
         self.load_seconds = time.perf_counter() - t0
 
     def say(self, text: str) -> None:

@@ -81,10 +81,8 @@ class TalkingHeadConfig:
     edge_weight: float = 1.0  # both sides' pixel loss: L1 + edge_weight x L1 of the frame differences along x and y
 
     def __post_init__(self) -> None:
-        stages = int(round(math.log2(self.size / 4))) if self.size >= 4 else -1
-        if stages < 0 or 4 * 2**stages != self.size:
-            raise ValueError(f"pairing.size must be 4 * 2^k (8, 16, 32, 64, ...), got {self.size}")
-        if len(self.render_channels) < stages + 1:
+        stages = int(round(math.log2(self.size / 4))) if self.size >= 4 else -1  # 4x4 -> size doublings
+        if 4 * 2**stages == self.size and len(self.render_channels) < stages + 1:  # a bad size: data.check says so
             raise ValueError(f"pairing.render_channels {list(self.render_channels)} needs {stages + 1} widths for "
                              f"{self.size}x{self.size} frames (4x4 -> {self.size})")
         if self.direct_real_size < 16 or self.direct_real_size % 4:
