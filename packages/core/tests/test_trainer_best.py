@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -28,11 +29,11 @@ class Peaked(nn.Module):
         return loss, {"score": -((float(self.steps) - 3) ** 2)}
 
 
-def _run(out: Path, best_metric: Metric | None) -> tuple[float, int]:
+def _run(out: Path, best_metric: Metric | None, cfg: TrainConfig | None = None) -> tuple[float, int]:
     items = [{"x": torch.ones(1)} for _ in range(4)]
     data = StageData(items, items[:2], lambda b: {"x": torch.stack([it["x"] for it in b])})
-    cfg = TrainConfig(max_steps=6, batch_size=2, valid_every=1, save_every=0, best_metric="valid_score",
-                      progress=False, tensorboard=False, device="cpu")
+    cfg = cfg or TrainConfig(max_steps=6, batch_size=2, valid_every=1, save_every=0, best_metric="valid_score",
+                             progress=False, tensorboard=False, device="cpu")
     res = train(Peaked(), data, cfg, out, best_metric=best_metric)
     log = [json.loads(line) for line in res.history.read_text().splitlines()]
     assert [row["valid_score"] for row in log if "valid_score" in row] == [-4.0, -1.0, 0.0, -1.0, -4.0, -9.0]
@@ -46,6 +47,29 @@ def test_best_keeps_the_highest_value_of_a_higher_is_better_metric(tmp_path: Pat
 
 def test_best_keeps_the_lowest_value_by_default(tmp_path: Path) -> None:
     assert _run(tmp_path / "lo", None) == (-9.0, 6)
+
+
+def test_best_mode_max_from_config_overrides_keeps_the_highest(tmp_path: Path) -> None:
+    """`train.generate.best_metric=... train.generate.best_mode=max` on the command line reaches train()."""
+    from regen_core.examples.toy import ToyPairing
+    from regen_core.pipeline import load_run_config
+
+    base = ["max_steps=6", "batch_size=2", "valid_every=1", "save_every=0", "best_metric=valid_score",
+            "progress=false", "tensorboard=false", "device=cpu"]
+    run = load_run_config(ToyPairing, "toy", [f"train.generate.{kv}" for kv in base + ["best_mode=max"]])
+    assert run.train.generate.best_mode == "max"
+    assert _run(tmp_path / "max", None, run.train.generate) == (0.0, 3)
+    run = load_run_config(ToyPairing, "toy", [f"train.generate.{kv}" for kv in base])
+    assert _run(tmp_path / "min", None, run.train.generate) == (-9.0, 6)
+
+
+def test_best_mode_is_min_or_max() -> None:
+    from regen_core.config import ConfigError
+    from regen_core.examples.toy import ToyPairing
+    from regen_core.pipeline import load_run_config
+
+    with pytest.raises(ConfigError, match="train.generate.best_mode"):
+        load_run_config(ToyPairing, "toy", ["train.generate.best_mode=up"])
 
 
 def test_improves_in_both_directions() -> None:

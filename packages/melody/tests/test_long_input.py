@@ -42,6 +42,16 @@ def test_cached_sampling_equals_full_recompute(seed: int, temperature: float) ->
         assert len({tuple(o) for o in runs[True]}) > 5  # the samples vary along the sequence: not a trivial match
 
 
+def test_sampling_in_training_mode_recomputes_instead_of_raising() -> None:
+    """A model sampled mid-training (validation hooks, notebooks) does not trip the eval-only cache."""
+    net = _randomised(AlignedTransformer((4,), (), (6, 7), NetConfig(d_model=32, n_layers=2, n_heads=4, dropout=0.0)), 7)
+    cond = torch.randint(0, 4, (30, 1), generator=torch.Generator().manual_seed(0))
+    reference = net.sample(cond, None, cache=False, generator=torch.Generator().manual_seed(1))
+    net.train()
+    assert net.sample(cond, None, generator=torch.Generator().manual_seed(1)) == reference  # dropout 0: same draws
+    assert net.training
+
+
 def test_cached_decoder_logits_match_the_causal_forward() -> None:
     net = _randomised(AlignedTransformer((4,), (), (6, 7), NET), 5)
     from regen_melody.modules import _CachedDecoder

@@ -69,6 +69,25 @@ def test_animate_rejects_bad_input_clearly(run, speech, tmp_path, capsys):
     assert "model.safetensors" in fails(speech, model=broken)
 
 
+def test_bad_reference_pictures_and_refiner_are_one_line_errors(run, speech, tmp_path, capsys):
+    """A too-large, missing or unreadable --x picture and a missing --refiner exit 2 with one line, no traceback."""
+    from PIL import Image
+    from regen_core.cli import main as regen_main
+
+    Image.fromarray(np.zeros((200, 200), np.uint8)).save(tmp_path / "big.png")
+    (tmp_path / "junk.png").write_bytes(b"not a picture")
+    for pic, said in (("big.png", "is a real photo"), ("nope.png", "no such reference picture"),
+                      ("junk.png", "cannot read the reference picture")):
+        assert regen_main(["sample", "--run", str(run), "--x", f"{speech}|{tmp_path / pic}",
+                           "--out", str(tmp_path / "s")]) == 2, pic
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+    assert animate.main(["--audio", str(speech), "--model", str(run), "--reference", str(tmp_path / "big.png"),
+                         "--out", str(tmp_path / "o.mp4"), "--refiner", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "not a refiner folder" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_quick_bench_writes_bench_json(run, tmp_path):
     assert bench.main(["--quick", "--config", "toy", "--n", "2", "--out", str(tmp_path), "--run", str(run)]) == 0
     result = json.loads((tmp_path / "bench.json").read_text())

@@ -182,6 +182,7 @@ def test_face_alignment_backend_names_what_is_missing(monkeypatch, tmp_path):
 
 
 def test_mouth_refiner_trains_on_video_alone_and_touches_only_the_mouth(tmp_path):
+    from regen_core.checkpoint import CheckpointError
     from regen_talkinghead import refine
     from regen_talkinghead.regenerate import refine_frames
 
@@ -207,5 +208,10 @@ def test_mouth_refiner_trains_on_video_alone_and_touches_only_the_mouth(tmp_path
     ys, xs = np.nonzero(changed[0])
     mouth = face.points[48:68]
     assert len(ys) and mouth[:, 1].min() - 60 < ys.min() and ys.max() < mouth[:, 1].max() + 60
-    with pytest.raises(FileNotFoundError, match="not a refiner folder"):
+    with pytest.raises(CheckpointError, match="not a refiner folder"):
         refine.load(tmp_path)
+    # the folder is a regen model folder (SHA-256 manifest): a truncated weights file is caught before torch reads it
+    weights = tmp_path / "r" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        refine.load(tmp_path / "r")

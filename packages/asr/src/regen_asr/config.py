@@ -81,6 +81,11 @@ class ASRConfig:
     p2g_chunk_words: int = 24  # P2G decodes longer inputs in chunks of this many words
     p2g_noise: float = 0.0  # P2G training: probability of replacing an input phoneme by a random one (robustness to recognition errors)
 
+    def __post_init__(self) -> None:
+        for key in ("sample_rate", "n_mels"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"pairing.{key} must be positive, got {getattr(self, key)}")
+
     def g2p(self) -> G2PSettings:
         return G2PSettings(stress=self.stress, word_sep=self.word_sep, neural=self.g2p_neural,
                            d_model=self.g2p_d_model, n_heads=self.g2p_heads, layers=self.g2p_layers,

@@ -138,8 +138,6 @@ class ASRPairing:
 
     def build(self, stage: str, extractor: Any = None) -> nn.Module:
         cfg = self.config
-        if cfg.sample_rate <= 0 or cfg.n_mels <= 0:
-            raise ValueError(f"sample_rate and n_mels must be positive, got {cfg.sample_rate}, {cfg.n_mels}")
         if stage == "extract":
             return G2PExtractor(cfg.g2p())
         if stage == "generate":

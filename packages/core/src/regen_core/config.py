@@ -46,7 +46,8 @@ class TrainConfig:
     valid_batches: int = 0  # cap on validation batches; 0 = the whole validation set
     save_every: int = 0  # checkpoint every N steps (and at the end); 0 = only at the end
     keep_last: int = 2  # keep the last K step checkpoints (best/ and final/ are kept apart)
-    best_metric: str = "valid_loss"  # validation stat used to keep best/ (lower is better unless train() gets a higher_is_better Metric)
+    best_metric: str = "valid_loss"  # validation stat used to keep best/
+    best_mode: str = "min"  # direction of best_metric: "min" (lower is better, a loss) or "max" (higher is better, an accuracy)
     log_every: int = 10  # JSONL / TensorBoard logging interval in steps
     device: str = "auto"  # "auto" (cuda > mps > cpu), "cpu", "cuda", "cuda:1", "mps"
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 elsewhere), "fp32", "bf16"
@@ -173,7 +174,7 @@ _NON_NEGATIVE = {
 }
 _UNIT = {TrainConfig: ("min_lr_ratio",)}  # in [0, 1]
 _UNIT_OPEN = {TrainConfig: ("ema_decay",)}  # in [0, 1)
-_CHOICES = {TrainConfig: {"precision": ("auto", "fp32", "bf16")}}
+_CHOICES = {TrainConfig: {"precision": ("auto", "fp32", "bf16"), "best_mode": ("min", "max")}}
 
 
 def check_ranges(cfg: Any, prefix: str = "") -> None:

@@ -20,7 +20,7 @@ from . import registry
 from .config import ConfigError, build_config, from_dict, run_config_class, to_dict
 from .contract import STAGES, Stage, is_explicit
 from .runlock import run_lock
-from .trainer import TrainResult, TrainerError, count_parameters, train
+from .trainer import TrainResult, count_parameters, refuse_existing, train
 from .errors import RegenError
 
 FORMAT = 1  # version of the model-folder layout written by regen
@@ -153,7 +153,7 @@ def train_stage(
     # 0. One writer per run folder, before anything in it is cleaned or written; then every check that can
     #    refuse the run, so a refused run changes nothing; run_config.json is written last, atomically.
     with run_lock(out):
-        refuse_existing(stage_dir(out, stage), resume, f"{pairing.name}:{stage}")
+        refuse_existing(stage_dir(out, stage), resume)
         tcfg = getattr(run_cfg.train, stage)
         # 1. The extractor (trained and frozen) for every stage after extract.
         extractor = None if stage == "extract" else load_extractor(pairing, out)
@@ -176,16 +176,6 @@ def train_stage(
             description=f"{pairing.name}:{stage}",
         )
     return StageRecord(stage, result.parameters, result.steps, result.seconds, str(result.final_dir))
-
-
-def refuse_existing(folder: str | Path, resume: bool, description: str) -> None:
-    """Refuse to train into a stage folder that already holds a run, unless resuming (before anything is written)."""
-    last = ckpt.latest(Path(folder) / "checkpoints")
-    if last is not None and not resume:
-        raise TrainerError(
-            f"{folder} already holds a run (latest checkpoint {last.name}); pass resume to continue it "
-            f"or choose another output folder - nothing was overwritten"
-        )
 
 
 def load_model(folder: str | Path, *, extractor: Any = None, pairing: Any = None) -> tuple[Any, str, Any]:

@@ -397,6 +397,18 @@ def _batches(data: StageData, cfg: TrainConfig, setup: _Setup, step: int, descri
     )
 
 
+def refuse_existing(out_dir: str | Path, resume: bool) -> Path | None:
+    """The latest checkpoint of ``out_dir``, or None; a :class:`TrainerError` when there is one and ``resume``
+    is off. The one check of both ``train`` and ``pipeline.train_stage``, made before anything is cleaned or written."""
+    last = ckpt.latest(Path(out_dir) / "checkpoints")
+    if last is not None and not resume:
+        raise TrainerError(
+            f"{out_dir} already holds a run (latest checkpoint {last.name}); pass resume to continue it "
+            f"or choose another output folder - nothing was overwritten"
+        )
+    return last
+
+
 def train(
     model: torch.nn.Module,
     data: StageData,
@@ -411,12 +423,12 @@ def train(
     """Train ``model`` on ``data`` with ``cfg``; checkpoints and logs go to ``out_dir``.
 
     ``best_metric`` names the validation stat that keeps ``best/`` and its direction; by default
-    ``cfg.best_metric``, lower is better (a loss).
+    ``cfg.best_metric`` in the direction ``cfg.best_mode`` ("min": lower is better, a loss).
     """
     out = Path(out_dir)
     ckpt_root = out / "checkpoints"
     saved_config = dict(saved_config or {})
-    best = best_metric or Metric(cfg.best_metric, higher_is_better=False)
+    best = best_metric or Metric(cfg.best_metric, higher_is_better=cfg.best_mode == "max")
 
     # 1. Distributed set-up, device, precision.
     setup = _set_up(cfg, len(data.train), description)
@@ -436,17 +448,12 @@ def train(
     ema = copy.deepcopy(raw_model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
     export_net = ema if ema is not None else raw_model  # what best/ and final/ hold, and what validation runs
 
-    # 3. Resume, or refuse to overwrite.
+    # 3. Refuse to overwrite (before anything is cleaned), then clean what a killed run left, then resume.
     step, seconds, cpu_seconds, best_value = 0, 0.0, 0.0, None
+    last = refuse_existing(out, resume)
     if setup.is_main:
         ckpt.clean_stale(ckpt_root)
         ckpt.clean_stale(out)
-    last = ckpt.latest(ckpt_root)
-    if last is not None and not resume:
-        raise TrainerError(
-            f"{out} already holds a run (latest checkpoint {last.name}); pass resume to continue it "
-            f"or choose another output folder - nothing was overwritten"
-        )
     if last is not None:
         state, record = ckpt.load_training_state(last, raw_model, ema)
         optim.load_state_dict(state["optimizer"])

@@ -54,6 +54,10 @@ class ImageConfig:
     feature_dim: int = 64  # classifier feature size used for FID and precision/recall
     knn_k: int = 3  # k of the k-NN precision/recall manifolds
 
+    def __post_init__(self) -> None:
+        if self.y_prime not in ("kl", "vq", "down"):
+            raise ValueError(f"pairing.y_prime must be 'kl', 'vq' or 'down', got {self.y_prime!r}")
+
 
 @dataclass(frozen=True)
 class ImageVQConfig(ImageConfig):

@@ -87,8 +87,6 @@ class ImagePairing:
 
     def __init__(self, config: ImageConfig | None = None):
         self.config = config if config is not None else self.config_class()
-        if self.config.y_prime not in ("kl", "vq", "down"):
-            raise ValueError(f"pairing.y_prime must be 'kl', 'vq' or 'down', got {self.config.y_prime!r}")
 
     # -- data ----------------------------------------------------------------------------
 

@@ -134,7 +134,8 @@ class AlignedTransformer(nn.Module):
 
         With ``cache`` (the default) each step runs the decoder on the new position only, attending to the
         keys and values kept from earlier steps (linear cost in T); ``cache=False`` recomputes the whole
-        prefix every step (quadratic; kept as the reference the cached path is tested against). ``progress``
+        prefix every step (quadratic; kept as the reference the cached path is tested against, and used in
+        training mode, where dropout is active and the eval-mode cache does not apply). ``progress``
         shows a tqdm bar (default: when T >= PROGRESS_FROM).
         """
         t = cond.shape[0]
@@ -142,6 +143,7 @@ class AlignedTransformer(nn.Module):
             raise LimitError(f"{t} aligned steps requested; the melody models sample at most {MAX_STEPS} in one call")
         memory = self.encode(cond[None], None if glob is None else glob[None], None)  # (1, T, D)
         prev = torch.tensor(self.out_sizes, device=cond.device).view(1, 1, -1)  # (1, 1, Fo)
+        cache = cache and not self.training  # the cache re-implements the eval-mode forward only (no dropout)
         step = _CachedDecoder(self, t) if cache else None
         bar = None
         if progress or (progress is None and t >= PROGRESS_FROM):

@@ -48,15 +48,17 @@ def load_condition(pairing: Any, wav: str, png: str | None, identity_seed: int =
     if png:
         from PIL import Image, UnidentifiedImageError
 
+        from .photo import PhotoError
+
         p = Path(png)
         if not p.is_file():
-            raise FileNotFoundError(f"{p}: no such reference picture")
+            raise PhotoError(f"{p}: no such reference picture")
         try:
             img = Image.open(p).convert("L")
         except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"{p}: cannot read the reference picture ({e})") from None
+            raise PhotoError(f"{p}: cannot read the reference picture ({e})") from None
         if max(img.size) > SYNTHETIC_MAX:
-            raise ValueError(f"{p}: a {img.size[0]}x{img.size[1]} picture is a real photo; the pairing's X takes "
+            raise PhotoError(f"{p}: a {img.size[0]}x{img.size[1]} picture is a real photo; the pairing's X takes "
                              f"synthetic faces of at most {SYNTHETIC_MAX}x{SYNTHETIC_MAX}: animate real photos with "
                              "python -m regen_talkinghead.animate --reference")
         if img.size != (cfg.size, cfg.size):
@@ -124,14 +126,14 @@ class PhotoAnimator:
             raise AnimateError("the run has no trained generate stage (train it: regen compare talkinghead --config tiny)")
         cfg = pairing.config
         self.cfg, self.generator, self.verbose = cfg, models.get("generate"), verbose
-        self.detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
-        self.model = load_model()
-        self.renderer = PhotoRenderer(cfg.real_size)
         self.refiner = None
-        if refiner:
+        if refiner:  # first: a missing or damaged refiner folder is refused before the detector loads
             from .refine import load
 
             self.refiner = load(refiner)
+        self.detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
+        self.model = load_model()
+        self.renderer = PhotoRenderer(cfg.real_size)
         self.load_seconds = time.perf_counter() - t0
 
     def say(self, text: str) -> None:

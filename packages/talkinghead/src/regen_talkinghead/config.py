@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .extract import FitSettings
@@ -78,6 +79,14 @@ class TalkingHeadConfig:
     ref_channels: int = 16  # direct baseline: width of the reference-frame encoder
     direct_frames: int = 8  # direct baseline: frames decoded per video per training step
     edge_weight: float = 1.0  # both sides' pixel loss: L1 + edge_weight x L1 of the frame differences along x and y
+
+    def __post_init__(self) -> None:
+        stages = int(round(math.log2(self.size / 4))) if self.size >= 4 else -1  # 4x4 -> size doublings
+        if 4 * 2**stages == self.size and len(self.render_channels) < stages + 1:  # a bad size: data.check says so
+            raise ValueError(f"pairing.render_channels {list(self.render_channels)} needs {stages + 1} widths for "
+                             f"{self.size}x{self.size} frames (4x4 -> {self.size})")
+        if self.direct_real_size < 16 or self.direct_real_size % 4:
+            raise ValueError(f"pairing.direct_real_size must be a multiple of 4, at least 16; got {self.direct_real_size}")
 
     def geometry(self) -> FaceGeometry:
         return FaceGeometry(size=self.size, grid=self.grid, tau=self.face_tau, splat=self.face_splat,

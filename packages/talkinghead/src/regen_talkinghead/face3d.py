@@ -66,9 +66,11 @@ class Face68:
 def load_model(path: str | None = None) -> Face68:
     from safetensors.numpy import load_file
 
+    from regen_core.checkpoint import CheckpointError
+
     p = Path(path) if path else MODEL_FILE
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: the 68-point face model is missing (python -m regen_talkinghead.face3d --build)")
+        raise CheckpointError(f"{p}: the 68-point face model is missing (python -m regen_talkinghead.face3d --build)")
     t = load_file(str(p))
     return Face68(t["mean"].astype(np.float64), t["identity"].astype(np.float64), t["expression"].astype(np.float64))
 

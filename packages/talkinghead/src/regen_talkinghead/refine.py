@@ -16,7 +16,6 @@ demonstration of the step, not a general refiner: check the held-out figures bef
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -92,27 +91,27 @@ def train_refiner(warped: np.ndarray, real: np.ndarray, *, steps: int = 400, tes
 
 
 def save(net: torch.nn.Module, folder: Path, info: dict) -> None:
-    from safetensors.torch import save_file
+    """``config.json`` + ``model.safetensors`` + SHA-256 manifest, written atomically (regen_core.checkpoint)."""
+    from regen_core.checkpoint import save_pretrained
 
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+    save_pretrained(folder, net, info)
 
 
 def load(folder: str | Path) -> torch.nn.Module:
-    """A trained MouthRefiner from its folder (config.json + model.safetensors); FileNotFoundError names what is missing."""
-    from safetensors.torch import load_file
+    """A trained MouthRefiner from its folder, verified against its manifest; CheckpointError names what is wrong."""
+    from regen_core.checkpoint import CheckpointError, load_pretrained_weights, read_config
 
     from .regenerate import MouthRefiner
 
     d = Path(folder)
-    for f in ("config.json", "model.safetensors"):
-        if not (d / f).is_file():
-            raise FileNotFoundError(f"{d / f}: not a refiner folder (python -m regen_talkinghead.refine --out DIR)")
-    info = json.loads((d / "config.json").read_text())
-    net = MouthRefiner(int(info["width"]), int(info["patch"]))
-    net.load_state_dict(load_file(str(d / "model.safetensors")))
-    return net.eval()
+    if not (d / "config.json").is_file():
+        raise CheckpointError(f"{d / 'config.json'}: not a refiner folder (python -m regen_talkinghead.refine --out DIR)")
+    info = read_config(d)
+    try:
+        net = MouthRefiner(int(info["width"]), int(info["patch"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{d / 'config.json'}: not a refiner config (width, patch): {e}") from None
+    return load_pretrained_weights(d, net).eval()
 
 
 @cli_main("python -m regen_talkinghead.refine")

@@ -68,6 +68,10 @@ class TTSConfig:
     codec_bandwidth: float = 3.0  # kbps, set explicitly (transformers' default is the lowest)
     codec_seed: int = 0  # init seed of the "tiny-random" codec
 
+    def __post_init__(self) -> None:
+        if self.vocoder not in ("vocos", "griffinlim"):
+            raise ValueError(f"pairing.vocoder must be 'vocos' or 'griffinlim', got {self.vocoder!r}")
+
     @property
     def mel_fmax(self) -> float:
         return self.fmax if self.fmax > 0 else self.sample_rate / 2

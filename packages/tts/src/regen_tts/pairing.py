@@ -60,8 +60,6 @@ class TTSPairing:
     def __init__(self, config: TTSConfig):
         self.config = config
         tts_data.check_source(config)
-        if config.vocoder not in ("vocos", "griffinlim"):
-            raise ValueError(f"pairing.vocoder must be 'vocos' or 'griffinlim', got {config.vocoder!r}")
 
     @classmethod
     def export_onnx(cls, run: str, out: str) -> dict:
