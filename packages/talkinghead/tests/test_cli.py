@@ -113,8 +113,12 @@ def astronaut_png(tmp_path_factory):
     return path
 
 
-def test_animate_a_real_photo(run, speech, astronaut_png, tmp_path, capsys):
+def test_animate_a_real_photo(run, speech, astronaut_png, tmp_path, capsys, monkeypatch):
     import imageio_ffmpeg
+
+    from regen_talkinghead import landmarks
+
+    monkeypatch.setattr(landmarks, "_PRINTED", set())  # the licence notice prints once per process: another test may have shown it
 
     out = tmp_path / "astro.mp4"
     assert animate.main(["--audio", str(speech), "--model", str(run), "--reference", str(astronaut_png),
