@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
+from .atomic import fsync_dir
 from .errors import RegenError
 
 MANIFEST = "manifest.json"
@@ -57,19 +58,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -111,13 +99,13 @@ class FolderWriter:
             json.dump(manifest, f, indent=2, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(self.tmp)
+        fsync_dir(self.tmp)
         old = None
         if self.final.exists():  # replacing e.g. best/: move the old one aside first, delete after
             old = self.final.with_name(f".old-{self.final.name}-{uuid.uuid4().hex[:8]}")
             os.rename(self.final, old)
         os.rename(self.tmp, self.final)
-        _fsync_dir(self.final.parent)
+        fsync_dir(self.final.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.final
