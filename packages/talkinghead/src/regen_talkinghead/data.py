@@ -233,6 +233,24 @@ def phone_number_speech(digits: str = "5550123", speaker: str = "jackson", *, ta
 # -- a user's talking videos with audio: generator training pairs (pairing.video_dir) ----------------------------
 
 
+def talking_videos(cfg: TalkingHeadConfig, *, verbose: bool = True, tag: str = "video_dir"):
+    """Yield ``(path, audio, frames)`` for each video of ``cfg.video_dir`` with a sound track: the sound resampled
+    to ``sample_rate``, the frames (T, H, W, 3) taken at ``fps`` for as long as the sound lasts. Videos without
+    sound are skipped and named (``[tag] path: no sound track, not used``)."""
+    from .photo import load_video, load_video_audio, video_folder
+
+    for path in video_folder(cfg.video_dir)["path"]:
+        audio = load_video_audio(path, cfg.sample_rate)
+        if audio is None:
+            if verbose:
+                print(f"[{tag}] {path}: no sound track, not used")
+            continue
+        frames, fps = load_video(path)
+        n = min(cfg.n_frames(len(audio)), int(len(frames) * cfg.fps / fps))
+        idx = np.minimum(np.round(np.arange(n) * fps / cfg.fps).astype(int), len(frames) - 1)
+        yield path, audio, frames[idx]
+
+
 def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
     """Generator rows from the talking-face videos of ``cfg.video_dir`` (mp4/avi/mov/...; those without a sound
     track are skipped and named): the sound track resampled to ``sample_rate``, the frames taken at ``fps``,
@@ -241,22 +259,13 @@ def video_rows(cfg: TalkingHeadConfig, *, verbose: bool = True) -> list[dict]:
     (:func:`real_to_generator`). Rows: {"audio", "n_frames", "y_prime": (T, 14)} like the synthetic ones."""
     from .face3d import fit_track, load_model, personal_model
     from .landmarks import LandmarkDetector
-    from .photo import load_video, load_video_audio, video_folder
 
-    ds = video_folder(cfg.video_dir)
     detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
     model = load_model()
     rows = []
-    for path in ds["path"]:
-        audio = load_video_audio(path, cfg.sample_rate)
-        if audio is None:
-            if verbose:
-                print(f"[video_dir] {path}: no sound track, not used for speech -> coefficient pairs")
-            continue
-        frames, fps = load_video(path)
-        n = min(cfg.n_frames(len(audio)), int(len(frames) * cfg.fps / fps))
-        idx = np.minimum(np.round(np.arange(n) * fps / cfg.fps).astype(int), len(frames) - 1)
-        pts, lost = detector.track(frames[idx], max_gap=cfg.video_max_gap, name=str(path))
+    for path, audio, frames in talking_videos(cfg, verbose=verbose, tag="video_dir"):
+        n = len(frames)
+        pts, lost = detector.track(frames, max_gap=cfg.video_max_gap, name=str(path))
         person, ident = personal_model(model, pts)  # the person's shape (identity + depth) over the video
         _, y_real = fit_track(person, pts, smooth=cfg.real_smooth, ident=ident)
         width = float(np.median(pts[:, :17, 0].max(1) - pts[:, :17, 0].min(1)))

@@ -50,26 +50,17 @@ def real_clips(cfg: Any, *, verbose: bool = True) -> list[dict]:
 
     from .face3d import load_model
     from .landmarks import LandmarkDetector
-    from .photo import load_video, load_video_audio, video_folder
+    from .data import talking_videos
     from .regenerate import PhotoRenderer
 
     if not cfg.video_dir:
         raise DataError("the real-face direct model trains on talking videos with sound: set pairing.video_dir=DIR")
-    ds = video_folder(cfg.video_dir)
     detector = LandmarkDetector(cfg.landmark_backend, verbose=verbose)
     model = load_model()
     renderer = PhotoRenderer(cfg.real_size)
     clips = []
-    for path in ds["path"]:
-        audio = load_video_audio(path, cfg.sample_rate)
-        if audio is None:
-            if verbose:
-                print(f"[direct_real] {path}: no sound track, not used")
-            continue
-        frames, fps = load_video(path)
-        n = min(cfg.n_frames(len(audio)), int(len(frames) * cfg.fps / fps))
-        idx = np.minimum(np.round(np.arange(n) * fps / cfg.fps).astype(int), len(frames) - 1)
-        frames = frames[idx]
+    for path, audio, frames in talking_videos(cfg, verbose=verbose, tag="direct_real"):
+        n = len(frames)
         det = detector.detect(frames[0], name=f"{path} (first frame)")
         renderer.prepare(frames[0], det.points, model)
         m = renderer.last_affine  # video pixels -> crop pixels, fixed for the whole video
