@@ -52,15 +52,7 @@ class TextConditioner:
         self.vocab = frontend.PhonemeVocab(cfg.phonemes)
 
     def speaker_id(self, speaker: Any) -> int:
-        if speaker is None or speaker == "":
-            return 0
-        if isinstance(speaker, (int, np.integer)) and not isinstance(speaker, bool):
-            if not 0 <= int(speaker) < len(self.speakers):
-                raise ConditionError(f"speaker index {speaker} out of range 0..{len(self.speakers) - 1}")
-            return int(speaker)
-        if speaker not in self.speakers:
-            raise ConditionError(f"unknown speaker {speaker!r}; this model knows: {', '.join(self.speakers)}")
-        return self.speakers.index(speaker)
+        return frontend.speaker_index(self.speakers, speaker, ConditionError)
 
     def accent(self, speaker_id: int) -> str:
         name = self.speakers[speaker_id] if self.speakers else ""

@@ -132,15 +132,9 @@ class OnnxTTS:
 
     # 1. The condition X: text -> per-sentence phoneme ids, speaker -> index (as TextConditioner does).
     def speaker_id(self, speaker: Any) -> int:
-        if speaker is None or speaker == "":
-            return 0
-        if isinstance(speaker, (int, np.integer)) and not isinstance(speaker, bool):
-            if not 0 <= int(speaker) < len(self.speakers):
-                raise OnnxError(f"speaker index {speaker} out of range 0..{len(self.speakers) - 1}")
-            return int(speaker)
-        if speaker not in self.speakers:
-            raise OnnxError(f"unknown speaker {speaker!r}; this model knows: {', '.join(self.speakers)}")
-        return self.speakers.index(speaker)
+        from .text import speaker_index
+
+        return speaker_index(self.speakers, speaker, OnnxError)
 
     def sentences(self, text: str, speaker: int) -> list[list[int]]:
         from . import text as frontend
@@ -165,21 +159,27 @@ class OnnxTTS:
         owner, fmask = frame_owner(durations)
         return self._run(f"{prefix}_decoder", hidden=h, pitch=pitch, energy=energy, frame_owner=owner, frame_mask=fmask)[0]
 
+    def _per_sentence(self, kind: str, text: str, speaker: Any, seed: int, temperature: float,
+                      gap: np.ndarray) -> np.ndarray:
+        """``kind`` (generate | direct) run sentence by sentence, the outputs joined by ``gap``."""
+        spk = self.speaker_id(speaker)
+        scale = temperature * self.manifest["sampling"]["noise_scale"]
+        rng = np.random.default_rng(seed)
+        sents = self.sentences(text, spk)
+        parts: list[np.ndarray] = []
+        for i, ids in enumerate(sents):
+            parts.append(self._acoustic(kind, ids, spk, scale, rng)[0])
+            if i < len(sents) - 1:
+                parts.append(gap)
+        return np.concatenate(parts).astype(np.float32)
+
     def generate(self, text: str, speaker: Any = None, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
         """Text -> log-mel (frames, n_mels); sentences joined by 0.2 s of floor-level frames."""
-        spk = self.speaker_id(speaker)
         s = self.manifest["sampling"]
-        rng = np.random.default_rng(seed)
         n_mels = int(self.manifest["features"]["n_mels"])
         pause = np.full((int(round(s["pause_seconds"] * self.sample_rate / self.manifest["features"]["hop"])), n_mels),
                         s["pause_log_mel"], np.float32)
-        sents = self.sentences(text, spk)
-        mels: list[np.ndarray] = []
-        for i, ids in enumerate(sents):
-            mels.append(self._acoustic("generate", ids, spk, temperature * s["noise_scale"], rng)[0])
-            if i < len(sents) - 1:
-                mels.append(pause)
-        return np.concatenate(mels).astype(np.float32)
+        return self._per_sentence("generate", text, speaker, seed, temperature, pause)
 
     def regenerate(self, log_mel: np.ndarray) -> np.ndarray:
         """Log-mel (frames, n_mels) -> waveform ((frames - 1) * hop,)."""
@@ -193,17 +193,8 @@ class OnnxTTS:
 
     def direct(self, text: str, speaker: Any = None, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
         """Text -> waveform with the direct baseline; sentences joined by 0.2 s of silence."""
-        spk = self.speaker_id(speaker)
-        s = self.manifest["sampling"]
-        rng = np.random.default_rng(seed)
-        gap = np.zeros(int(round(s["pause_seconds"] * self.sample_rate)), np.float32)
-        sents = self.sentences(text, spk)
-        parts: list[np.ndarray] = []
-        for i, ids in enumerate(sents):
-            parts.append(self._acoustic("direct", ids, spk, temperature * s["noise_scale"], rng)[0])
-            if i < len(sents) - 1:
-                parts.append(gap)
-        return np.concatenate(parts).astype(np.float32)
+        gap = np.zeros(int(round(self.manifest["sampling"]["pause_seconds"] * self.sample_rate)), np.float32)
+        return self._per_sentence("direct", text, speaker, seed, temperature, gap)
 
     def synthesize(self, text: str, speaker: Any = None, *, side: str = "regeneration", seed: int = 0,
                    temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:

@@ -323,3 +323,20 @@ def text_to_sentences(
     if not sentences:
         raise TextError(f"text has no words to speak: {text[:80]!r}")
     return [phonemize(s, symbols, accent=accent, g2p=g2p) for s in sentences]
+
+
+def speaker_index(speakers: Sequence[str], speaker: object, error: type[Exception]) -> int:
+    """A speaker (None/"" = the first, an index, or a name) -> its index in ``speakers``; ``error`` names a bad one.
+
+    Torch-free: shared by the PyTorch conditioner and the onnxruntime backend."""
+    if speaker is None or speaker == "":
+        return 0
+    import numpy as np
+
+    if isinstance(speaker, (int, np.integer)) and not isinstance(speaker, bool):
+        if not 0 <= int(speaker) < len(speakers):
+            raise error(f"speaker index {speaker} out of range 0..{len(speakers) - 1}")
+        return int(speaker)
+    if speaker not in speakers:
+        raise error(f"unknown speaker {speaker!r}; this model knows: {', '.join(speakers)}")
+    return list(speakers).index(speaker)
