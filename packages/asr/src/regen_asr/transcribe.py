@@ -1,9 +1,9 @@
 """Transcribe audio files with a trained run: text, and phonemes with timestamps.
 
-    python -m regen_asr.transcribe x.wav [y.flac ...] --model RUN [--direct] [--json] [-v]
+    python -m regen_asr.transcribe x.wav [y.flac ...] [--model MODEL] [--direct] [--json] [-v]
 
-``RUN`` is a run folder (``regen compare asr`` / ``python -m regen_asr.train`` output, holding
-``generate/final`` and ``regenerate/final``). Any sample rate and channel count is accepted: the
+``MODEL`` is ``pretrained`` (the default: the model this package ships) or a run folder (``regen compare asr`` /
+``python -m regen_asr.train`` output, holding ``generate/final`` and ``regenerate/final``). Any sample rate and channel count is accepted: the
 audio is down-mixed and resampled to the model's rate (``-v`` says so). Audio longer than
 ``pairing.max_window_s`` is decoded in windows cut at pauses. Empty, silent, NaN-holding or
 undecodable files are reported as errors naming the file.
@@ -63,9 +63,11 @@ def transcribe_audio(audio: np.ndarray, models: dict[str, Any], *, sample_rate: 
 
 @cli_main("python -m regen_asr.transcribe")
 def main(argv: Sequence[str] | None = None) -> int:
+    from regen_core.cli_common import add_model_arg, model_folder
+
     p = argparse.ArgumentParser(prog="python -m regen_asr.transcribe", description=__doc__.split("\n\n")[0])
     p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
-    p.add_argument("--model", required=True, help="run folder with generate/final and regenerate/final")
+    add_model_arg(p, "asr", what=" with generate/final and regenerate/final")
     p.add_argument("--direct", action="store_true", help="also print the direct baseline's transcript")
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -78,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from regen_speech.audio import AudioError, load_audio
 
     torch.set_num_threads(max(1, args.threads))
-    pairing, models = load_run(args.model)
+    pairing, models = load_run(model_folder(args.model, "asr"))
     if pairing.name != "asr" or "generate" not in models or "regenerate" not in models:
         raise PipelineError(f"{args.model} is not an asr run with generate/ and regenerate/ stages")
     sr = pairing.config.sample_rate

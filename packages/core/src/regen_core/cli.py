@@ -2,15 +2,19 @@
 
     regen list
     regen extract  PAIRING [--config C] [--split S] [--n N] --out DIR [key=value ...]
-    regen train    PAIRING --stage extract|generate|regenerate|direct [--config C] --run DIR [--resume] [key=value ...]
-    regen sample   --run DIR [--x VALUE | --index I] [--side regeneration|direct] [--seed S] --out DIR
-    regen evaluate --run DIR [--out DIR] [key=value ...]
+    regen train    PAIRING --stage extract|generate|regenerate|direct [--config C] --run DIR [--resume]
+                   [--init pretrained|MODEL] [key=value ...]
+    regen sample   --model MODEL|--run DIR [--x VALUE | --index I] [--side regeneration|direct] [--seed S] --out DIR
+    regen evaluate --model MODEL|--run DIR [--out DIR] [key=value ...]
+    regen zoo      [PAIRING ...]
     regen compare  PAIRING [--config C] --run DIR [--resume] [key=value ...]
     regen new-pairing NAME --out DIR
     regen export   PAIRING --onnx DIR --run RUN
     regen study    [PAIRING ...] --config quick|study|gpu|FILE.yaml --out DIR [--jobs N] [--device cpu|cuda] [--plan]
 
-``--run`` always names a run folder (``DIR/<stage>/``), ``--out`` an output folder; the
+``--run`` always names a run folder (``DIR/<stage>/``), ``--out`` an output folder; ``--model`` names a
+shipped model (its pairing's name; ``regen zoo`` lists them), a run folder, a downloaded model folder or
+``ORG/NAME`` in the local Hugging Face cache (:mod:`regen_core.pretrained`). The
 ``--out`` that ``train`` and ``compare`` took for their run folder (and ``export``'s ``--model``)
 still works, with a notice.
 
@@ -27,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import checkpoint as ckpt
 from . import registry
 from .cli_common import USER_ERRORS, add_run_arg
 from .config import to_dict
@@ -60,8 +65,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    pairing, run_cfg = _pairing_and_config(args)
-    rec = train_stage(pairing, args.stage, run_cfg, args.run, resume=args.resume)
+    init = None
+    if args.init:
+        from .pretrained import resolve
+
+        init = resolve(args.init, args.pairing)
+    if init is not None and not args.config:  # fine-tuning: the model's own run config, then the overrides
+        cls = registry.pairing_class(args.pairing)
+        run_cfg = load_run_config(cls, None, args.overrides, values=ckpt.read_json(init / "run_config.json", "run config"))
+        pairing = cls(run_cfg.pairing)
+    else:
+        pairing, run_cfg = _pairing_and_config(args)
+    rec = train_stage(pairing, args.stage, run_cfg, args.run, resume=args.resume, init=init)
     what = "explicit (nothing to train), saved" if rec.explicit else f"{rec.steps} steps in {rec.seconds:.1f} s"
     print(f"{pairing.name}:{args.stage}: {what} -> {rec.folder}")
     return 0
@@ -95,8 +110,23 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _model_spec(args: argparse.Namespace) -> str:
+    """The model a command loads: ``--model`` (a shipped name, a folder, ORG/NAME) or ``--run`` (a run folder)."""
+    if args.model and args.run:
+        raise InputError("give --model or --run, not both (--run RUN means --model RUN)")
+    spec = args.model or args.run
+    if not spec:
+        from .pretrained import shipped
+
+        names = ", ".join(shipped()) or "none installed"
+        raise InputError(f"which model? give --model NAME (shipped: {names}), --model RUN_FOLDER or --run RUN_FOLDER")
+    return spec
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    pairing, models = load_run(args.run)
+    from .pretrained import from_pretrained
+
+    pairing, models = from_pretrained(_model_spec(args))
     if args.x is not None:
         x = pairing.parse_x(args.x) if isinstance(pairing, ParsesX) else args.x
         reference = None
@@ -118,7 +148,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         y_prime, y = inf.y_prime, inf.y
     else:
         if "direct" not in models:
-            raise PipelineError(f"{args.run} has no trained direct baseline")
+            raise PipelineError(f"{_model_spec(args)} has no trained direct baseline")
         y_prime, y = None, models["direct"].sample(x, seed=args.seed, temperature=args.temperature)
     if not isinstance(pairing, Visualises):
         raise PipelineError(f"pairing {pairing.name!r} offers no visualise(); use its own sampling entry point")
@@ -128,23 +158,34 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from .zoo import listing
+
+    print("\n".join(listing(args.pairings or None)))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import build_config
     from .compare import run_budgets
     from .evaluate import evaluate
 
-    from . import checkpoint as ckpt
     from .config import run_config_class
+    from .pretrained import PROVENANCE, from_pretrained, resolve
 
-    if not (Path(args.run) / "run_config.json").is_file():  # before the lock, which would create the folder
-        raise PipelineError(f"{args.run} is not a regen run folder (no run_config.json)")
-    with run_lock(args.run):  # evaluate writes RUN/evaluation: one writer per run folder
-        pairing, models = load_run(args.run)
-        run_json = ckpt.read_json(Path(args.run) / "run_config.json", "run config")
+    run = resolve(_model_spec(args))
+    if not (run / "run_config.json").is_file():  # before the lock, which would create the folder
+        raise PipelineError(f"{run} is not a regen run folder (no run_config.json)")
+    packaged = (run / PROVENANCE).is_file()
+    if packaged and not args.out:
+        raise InputError(f"{run} is a packaged model (its folder is not written to): give --out DIR for the report")
+    with run_lock(Path(args.out) if packaged else run):  # evaluate writes the report: one writer per folder
+        pairing, models = from_pretrained(run)
+        run_json = ckpt.read_json(run / "run_config.json", "run config")
         cls = type(pairing)
         run_cfg = build_config(run_config_class(cls.config_class), values=run_json, overrides=args.overrides)
-        out = Path(args.out or Path(args.run) / "evaluation")
-        report = evaluate(pairing, models, pairing.load_data()["test"], run_cfg.evaluate, out, budgets=run_budgets(args.run))
+        out = Path(args.out or run / "evaluation")
+        report = evaluate(pairing, models, pairing.load_data()["test"], run_cfg.evaluate, out, budgets=run_budgets(run))
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.json'} and {out / 'report.md'}")
     return 0 if report else 1
@@ -240,10 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--stage", required=True, choices=STAGES)
     add_run_arg(sp, help="run folder (the stage trains into RUN/<stage>)", old=("--out",))
     sp.add_argument("--resume", action="store_true", help="continue from RUN/<stage>/checkpoints/latest.json")
+    sp.add_argument("--init", default=None, metavar="MODEL",
+                    help="fine-tune: start from MODEL's weights for this stage (pretrained = the shipped model, or a run "
+                         "folder); without --config the run uses MODEL's config, and an override that changes the "
+                         "model (a vocabulary, a feature setting) is refused")
     sp.set_defaults(func=cmd_train)
 
-    sp = sub.add_parser("sample", help="sample Y (and Y') from a trained run")
-    sp.add_argument("--run", required=True, help="run folder from `regen compare` or `regen train`")
+    model_help = ("a shipped model (its pairing's name, see `regen zoo`), a run folder from `regen compare` / "
+                  "`regen train`, a downloaded model folder, or ORG/NAME in the local Hugging Face cache")
+    sp = sub.add_parser("sample", help="sample Y (and Y') from a trained or shipped model")
+    sp.add_argument("--model", help=model_help)
+    sp.add_argument("--run", help="a run folder (same as --model RUN)")
     sp.add_argument("--x", help="the condition X as text (parsed by the pairing)")
     sp.add_argument("--split", default="test")
     sp.add_argument("--index", type=int, default=0, help="test example to take X from when --x is not given")
@@ -253,9 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_sample)
 
-    sp = sub.add_parser("evaluate", help="evaluate regeneration vs direct of a trained run")
-    sp.add_argument("--run", required=True)
-    sp.add_argument("--out", help="report folder (default RUN/evaluation)")
+    sp = sub.add_parser("evaluate", help="evaluate regeneration vs direct of a trained run or a shipped model")
+    sp.add_argument("--model", help=model_help)
+    sp.add_argument("--run", help="a run folder (same as --model RUN)")
+    sp.add_argument("--out", help="report folder (default RUN/evaluation; required for a shipped model)")
     sp.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. evaluate.seeds=[0,1,2,3]")
     sp.set_defaults(func=cmd_evaluate)
 
@@ -275,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--onnx", required=True, metavar="DIR", help="output folder: the graphs and manifest.json")
     add_run_arg(sp, help="a trained run folder of that pairing (or one RUN/<stage>/final folder)", old=("--model",))
     sp.set_defaults(func=cmd_export)
+    sp = sub.add_parser("zoo", help="list the shipped (pretrained) models and the figures recorded when they were built")
+    sp.add_argument("pairings", nargs="*", help="only these pairings")
+    sp.set_defaults(func=cmd_zoo)
+
     sp = sub.add_parser("study", help="regeneration vs direct over pairings x paired shares x seeds, with the oracle cascade")
     sp.add_argument("pairings", nargs="*", help="pairings to study (default: every installed pairing the config plans)")
     sp.add_argument("--config", "-c", default="quick", help="study preset (quick, study, gpu) or YAML file (default quick)")

@@ -60,6 +60,24 @@ def add_run_arg(p: argparse.ArgumentParser, *, required: bool = True, help: str 
     p.set_defaults(_run_required=required)
 
 
+def add_model_arg(p: argparse.ArgumentParser, pairing: str, *, what: str = "") -> None:
+    """``--model MODEL`` (default ``pretrained``: the model the package ships for ``pairing``); see :func:`model_folder`."""
+    p.add_argument("--model", default="pretrained", metavar="MODEL",
+                   help=f"pretrained (default: the {pairing} model this package ships; `regen zoo` lists them), a run "
+                        f"folder{what}, a downloaded model folder, or ORG/NAME in the local Hugging Face cache")
+    p.add_argument("--run", dest="model", metavar="RUN", help="a run folder (same as --model RUN)")
+
+
+def model_folder(spec: str, pairing: str) -> Path:
+    """The folder ``--model`` names (:func:`regen_core.pretrained.resolve`), a packaged model's checksums verified."""
+    from .pretrained import PROVENANCE, resolve, verify
+
+    folder = resolve(spec, pairing)
+    if (folder / PROVENANCE).is_file():
+        verify(folder)
+    return folder
+
+
 def add_config_args(p: argparse.ArgumentParser, *, default: str | None = None) -> None:
     """``--config/-c`` (preset name or YAML file) and trailing ``key=value`` overrides."""
     what = f" (default {default})" if default else ""

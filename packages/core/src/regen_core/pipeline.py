@@ -8,8 +8,9 @@ trainer's ``checkpoints/``, ``train_log.jsonl`` and the model folder ``final/``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,14 @@ def config_file(pairing_cls: type, config: str | Path) -> Path:
     return preset_path(pairing_cls, text)
 
 
-def load_run_config(pairing_cls: type, config: str | Path | None = None, overrides: list[str] | tuple = ()) -> Any:
-    """The resolved run config: defaults <- preset name or YAML path <- ``key=value`` overrides."""
+def load_run_config(pairing_cls: type, config: str | Path | None = None, overrides: list[str] | tuple = (), *,
+                    values: dict[str, Any] | None = None) -> Any:
+    """The resolved run config: defaults <- preset name or YAML path <- ``values`` (e.g. a model's saved
+    run_config.json) <- ``key=value`` overrides."""
     files = []
     if config:
         files.append(config_file(pairing_cls, config))
-    return build_config(run_config_class(pairing_cls.config_class), files=files, overrides=list(overrides))
+    return build_config(run_config_class(pairing_cls.config_class), files=files, values=values, overrides=list(overrides))
 
 
 def saved_config(pairing: Any, stage: Stage) -> dict[str, Any]:
@@ -145,8 +148,13 @@ def train_stage(
     *,
     resume: bool = False,
     data: Any = None,
+    init: str | Path | None = None,
 ) -> StageRecord:
-    """Train one stage of ``pairing`` into ``out/<stage>`` (an explicit model is just saved)."""
+    """Train one stage of ``pairing`` into ``out/<stage>`` (an explicit model is just saved).
+
+    ``init``: a run folder (a shipped model, see :mod:`regen_core.pretrained`) whose ``<stage>/final`` weights the
+    model starts from (fine-tuning); its learned extractor is copied into ``out`` when ``out`` has none, and a
+    pairing setting that would change the model is refused, by name."""
     if stage not in STAGES:
         raise PipelineError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     out = Path(out)
@@ -155,11 +163,16 @@ def train_stage(
     with run_lock(out):
         refuse_existing(stage_dir(out, stage), resume)
         tcfg = getattr(run_cfg.train, stage)
+        init_dir = _check_init(pairing, stage, init) if init is not None else None
+        if init_dir is not None and stage != "extract":
+            _copy_extractor(pairing, Path(init), out)
         # 1. The extractor (trained and frozen) for every stage after extract.
         extractor = None if stage == "extract" else load_extractor(pairing, out)
-        # 2. A fresh model, seeded.
+        # 2. A fresh model, seeded (or the --init model's weights).
         torch.manual_seed(tcfg.seed)
         model = pairing.build(stage) if stage == "extract" else pairing.build(stage, extractor)
+        if init_dir is not None and not is_explicit(model):
+            ckpt.load_pretrained_weights(init_dir, model)
         # 3. Explicit models have nothing to train: save them so every stage loads the same way.
         if is_explicit(model):
             folder = final_dir(out, stage)
@@ -176,6 +189,40 @@ def train_stage(
             description=f"{pairing.name}:{stage}",
         )
     return StageRecord(stage, result.parameters, result.steps, result.seconds, str(result.final_dir))
+
+
+def _check_init(pairing: Any, stage: Stage, init: str | Path) -> Path:
+    """``init/<stage>/final``, after checking that this run's pairing settings keep that model's."""
+    from .pretrained import PretrainedError, init_settings_check
+
+    folder = final_dir(init, stage)
+    if not folder.is_dir():
+        raise PretrainedError(f"--init {init}: it has no trained {stage} stage ({folder} is missing)")
+    cfg = ckpt.read_config(folder)
+    if cfg.get("regen", {}).get("pairing") != pairing.name:
+        raise PretrainedError(f"--init {init}: its {stage} model is a {cfg.get('regen', {}).get('pairing')!r} model, not {pairing.name!r}")
+    keep = getattr(type(pairing), "init_keeps", ())
+    init_settings_check(type(pairing), cfg["pairing"], to_dict(pairing.config), stage, keep)
+    return folder
+
+
+def _copy_extractor(pairing: Any, init: Path, out: Path) -> None:
+    """The --init model's learned extractor into ``out`` (later stages are trained on its Y')."""
+    if is_explicit(pairing.build("extract")) or final_dir(out, "extract").exists():
+        return
+    src = final_dir(init, "extract")
+    if not src.is_dir():
+        raise PipelineError(f"--init {init}: the pairing's extractor is learned but {src} is missing")
+    ckpt.verify(src)
+    dst = final_dir(out, "extract")
+    w = ckpt.FolderWriter(dst)
+    try:
+        for name in ("config.json", "model.safetensors"):
+            shutil.copy2(src / name, w.path(name))
+        w.commit()
+    except BaseException:
+        w.abort()
+        raise
 
 
 def load_model(folder: str | Path, *, extractor: Any = None, pairing: Any = None) -> tuple[Any, str, Any]:

@@ -1,10 +1,10 @@
 """Sample a PNG grid from a trained run.
 
-    python -m regen_image.sample --run RUN --class 3 --n 16 --out grid.png
-    python -m regen_image.sample --run RUN --n 8 --side both --out grid.png   # one row per class
+    python -m regen_image.sample --class 3 --n 16 --out grid.png              # the shipped model
+    python -m regen_image.sample --model RUN --n 8 --side both --out grid.png   # a run folder; one row per class
 
 ``--side regeneration`` (default) samples X -> Y' -> Y; ``direct`` the pixel baseline; ``both``
-writes ``<out>`` and ``<out stem>_direct.png``. (``--model RUN`` is the old spelling of ``--run RUN``.)
+writes ``<out>`` and ``<out stem>_direct.png``. ``--run RUN`` means ``--model RUN``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from regen_core.atomic import check_output_file
-from regen_core.cli_common import add_run_arg, parse
+from regen_core.cli_common import add_model_arg, model_folder, parse
 from regen_core.errors import InputError, LimitError, OutputPathError, cli_main
 from regen_core.pipeline import load_run
 
@@ -30,7 +30,7 @@ MAX_IMAGES = 4096
 @cli_main("python -m regen_image.sample")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_image.sample", description=__doc__.split("\n\n")[0])
-    add_run_arg(p, help="run folder (from regen_image.train / regen compare)", old=("--model",))
+    add_model_arg(p, "image", what=" (from regen_image.train / regen compare; shipped: image, image-vq, image-down)")
     p.add_argument("--class", dest="cls", default=None, help="class to draw (default: every class, one row each)")
     p.add_argument("--n", type=int, default=16, help="images per class")
     p.add_argument("--side", choices=("regeneration", "direct", "both"), default="regeneration")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         raise OutputPathError(f"--out {out}: the grid is written as PNG; name a .png file")
     if args.n < 1:
         raise InputError(f"--n must be at least 1, got {args.n}")
-    pairing, models = load_run(args.run)
+    pairing, models = load_run(model_folder(args.model, "image"))
     k = pairing.config.num_classes
     classes = [class_index(args.cls, k)] if args.cls is not None else list(range(k))
     if args.n * len(classes) > MAX_IMAGES:

@@ -1,6 +1,7 @@
-"""``python -m regen_melody.compose --lyrics "..." --model RUN --out song.mid``: a song from lyrics.
+"""``python -m regen_melody.compose --lyrics "..." [--model MODEL] --out song.mid``: a song from lyrics.
 
-RUN is a run folder (``regen compare melody`` / ``python -m regen_melody.train``). The song is
+MODEL is ``pretrained`` (the default: the model this package ships) or a run folder (``regen compare melody`` /
+``python -m regen_melody.train``). The song is
 written as MIDI and MusicXML (syllables under the notes; ``--out`` picks the name, the other
 format goes beside it), with a piano roll (``.png``) and the template (``.template.json``).
 """
@@ -55,12 +56,14 @@ def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", mete
 
 @cli_main("python -m regen_melody.compose")
 def main(argv: list[str] | None = None) -> int:
+    from regen_core.cli_common import add_model_arg, model_folder
+
     from .extract import describe
     from .render import piano_roll, write
 
     ap = argparse.ArgumentParser(prog="python -m regen_melody.compose", description=__doc__.split("\n\n")[0])
     ap.add_argument("--lyrics", required=True, help="the lyrics (English or German); punctuation places cadences")
-    ap.add_argument("--model", required=True, help="trained run folder")
+    add_model_arg(ap, "melody")
     ap.add_argument("--out", required=True, help="song.mid or song.musicxml")
     ap.add_argument("--key", default="", help="e.g. G, 'e minor', Bbm (default: C major / A minor)")
     ap.add_argument("--mode", default="", choices=("", "major", "minor"), help="default: sampled")
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         decoding["chord_bias"] = args.chord_bias
     if args.rhythm_constraint:
         decoding["rhythm"] = args.rhythm_constraint == "on"
-    melody, template = compose(args.model, args.lyrics, key=args.key, mode=args.mode, meter=args.meter,
+    melody, template = compose(model_folder(args.model, "melody"), args.lyrics, key=args.key, mode=args.mode, meter=args.meter,
                                chords=args.chords, side=args.side, seed=args.seed, temperature=args.temperature,
                                decoding=decoding)
     title = args.lyrics[:60]

@@ -211,9 +211,11 @@ MAX_YAW = 40  # degrees: faces turned further are refused as profiles
 
 @cli_main("python -m regen_talkinghead.animate")
 def main(argv: Sequence[str] | None = None) -> int:
+    from regen_core.cli_common import add_model_arg, model_folder
+
     p = argparse.ArgumentParser(prog="python -m regen_talkinghead.animate", description=__doc__.split("\n\n")[0])
     p.add_argument("--audio", required=True, help="speech file (WAV, FLAC, ...; resampled to the model's rate)")
-    p.add_argument("--model", required=True, help="a trained run folder (regen compare / python -m regen_talkinghead.train)")
+    add_model_arg(p, "talkinghead", what=" (regen compare / python -m regen_talkinghead.train)")
     p.add_argument("--out", required=True, help="output .mp4 (or .gif)")
     p.add_argument("--reference", help="a portrait photo (png/jpg/...), or a 32x32 synthetic face picture (default: a synthetic face)")
     p.add_argument("--identity-seed", type=int, default=0, help="seed of the synthetic face when no --reference")
@@ -227,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .video import strip_png, write_gif, write_mp4
 
-    pairing, models = load_run(args.model)
+    pairing, models = load_run(model_folder(args.model, "talkinghead"))
     cfg = pairing.config
     if is_photo(args.reference):
         from regen_speech.audio import load_audio

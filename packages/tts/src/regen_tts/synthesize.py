@@ -1,6 +1,6 @@
-"""``python -m regen_tts.synthesize --text "..." --speaker S --model DIR --out x.wav``.
+"""``python -m regen_tts.synthesize --text "..." [--speaker S] [--model MODEL] --out x.wav``.
 
-``--model`` is a run folder (``regen compare`` / ``regen train`` output: uses generate + regenerate,
+``--model`` is ``pretrained`` (the default: the model this package ships), a run folder (``regen compare`` / ``regen train`` output: uses generate + regenerate,
 or direct with ``--side direct``) or one model folder (``.../generate/final``: its regenerator is
 taken from the sibling ``regenerate/final``, else Griffin-Lim; ``.../direct/final``: the direct
 baseline); ``--vocoder DIR`` takes the regenerator from another model folder (a vocoder trained on
@@ -99,18 +99,28 @@ def onnx_folder(model: str | Path) -> Path:
     """``--backend onnx``'s ``--model``: an export folder as is; a run folder is exported to RUN/onnx (once)."""
     from .onnx_backend import OnnxError, is_export
 
+    from regen_core.pretrained import PROVENANCE
+
     folder = Path(model)
     if is_export(folder):
         return folder
-    if is_export(folder / "onnx"):
-        return folder / "onnx"
+    target = folder / "onnx"
+    if (folder / PROVENANCE).is_file():  # a packaged model's folder is not written to: export into the cache
+        import hashlib
+
+        from regen_core.data import cache_dir
+
+        key = hashlib.sha256((folder / PROVENANCE).read_bytes()).hexdigest()[:16]
+        target = cache_dir() / "onnx" / f"{folder.name}-{key}"
+    if is_export(target):
+        return target
     if not (folder / "run_config.json").exists():
         raise OnnxError(f"--model {folder} is neither an ONNX export (manifest.json) nor a run folder")
     from .export import export_run, summary
 
-    manifest = export_run(folder, folder / "onnx")
-    print(f"[synthesize] {summary(manifest, folder / 'onnx')}", file=sys.stderr)
-    return folder / "onnx"
+    manifest = export_run(folder, target)
+    print(f"[synthesize] {summary(manifest, target)}", file=sys.stderr)
+    return target
 
 
 def main_onnx(args: argparse.Namespace) -> tuple[np.ndarray, Any, Any, float]:
@@ -132,13 +142,14 @@ def main_onnx(args: argparse.Namespace) -> tuple[np.ndarray, Any, Any, float]:
 @cli_main("python -m regen_tts.synthesize")
 def main(argv: Sequence[str] | None = None) -> int:
     from regen_core.atomic import check_output_file
+    from regen_core.cli_common import add_model_arg, model_folder
     from regen_core.errors import OutputPathError
     from regen_speech.audio import WRITE_FORMATS, save_wav
 
     p = argparse.ArgumentParser(prog="python -m regen_tts.synthesize", description=__doc__.split("\n\n")[0])
     p.add_argument("--text", help="what to say (numbers, abbreviations are read out); required unless --list-speakers")
     p.add_argument("--speaker", default=None, help="speaker name (default: the model's first); see --list-speakers")
-    p.add_argument("--model", required=True, help="run folder, or a generate/final or direct/final model folder")
+    add_model_arg(p, "tts", what=" (or one of its generate/final, direct/final folders)")
     p.add_argument("--out", help="output WAV path; required unless --list-speakers")
     p.add_argument("--side", choices=("regeneration", "direct"), default="regeneration")
     p.add_argument("--vocoder", default=None, help="a regenerate/final folder trained elsewhere (same mel settings)")
@@ -154,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.list_speakers and (args.text is None or args.out is None):
         p.error("--text and --out are required (unless --list-speakers)")
+    args.model = model_folder(args.model, "tts")
     if args.out is not None:  # refused before any work: a folder, or an extension the audio is not written as
         check_output_file(args.out)
         if Path(args.out).suffix.lower() not in WRITE_FORMATS:

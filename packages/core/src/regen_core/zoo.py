@@ -1,0 +1,234 @@
+"""Build the models a domain package ships, and list the shipped ones.
+
+``python -m regen_<domain>.zoo --out DIR`` (each domain's ``zoo.py`` calls :func:`main`) does, per pairing:
+
+1. train every stage with the pairing's ``zoo`` preset into ``DIR/<pairing>/run`` (resumable: finished
+   stages are kept), both sides at the preset's budgets;
+2. evaluate regeneration vs direct on the test split (the preset's evaluation seeds) into
+   ``DIR/<pairing>/evaluation``;
+3. package the run into ``DIR/<pairing>/model`` (:func:`regen_core.pretrained.package_run`): float16 weights when
+   the headline metric on the evaluation subset stays within ``--fp16-tolerance`` of float32, else float32;
+4. re-evaluate the packaged model on the first ``--n-subset`` test examples (saved beside it) and record those
+   figures, with the test-split report, budgets, seeds and fingerprints, in its ``provenance.json``.
+
+``--install`` then copies each model into the package's own ``pretrained/`` folder (a source checkout).
+``regen zoo`` lists the shipped models and their recorded figures; :func:`reevaluate` is what the test of the
+shipped models runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import checkpoint as ckpt
+from . import compare, registry
+from .config import EvalConfig, to_dict
+from .errors import RegenError
+from .pretrained import (PROVENANCE, folder_bytes, from_pretrained, load_eval_subset, package_folder, package_run,
+                         read_provenance, shipped, update_provenance)
+
+#: Metrics that measure this machine's speed, not the model: never compared on re-evaluation.
+TIMING_METRICS = ("seconds_per_sample", "real_time_factor")
+#: Every shipped model of every package together stays under this (issue: a checkout stays small).
+SIZE_LIMIT_BYTES = 25 * 1024 * 1024
+
+
+class ZooError(RegenError, RuntimeError):
+    """Building or checking a shipped model failed."""
+
+
+def side_means(report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """``{side: {metric: mean over seeds}}`` of an evaluation report."""
+    out: dict[str, dict[str, float]] = {}
+    for row in report["metrics"]:
+        for side in ("regeneration", "direct"):
+            if row.get(side):
+                out.setdefault(side, {})[row["name"]] = row[side]["mean"]
+    return out
+
+
+def evaluate_subset(pairing: Any, models: dict[str, Any], subset: Any, seeds: Sequence[int], temperature: float) -> dict[str, Any]:
+    """Both sides on ``subset`` (every example, each seed), one torch thread; the report (nothing kept on disk)."""
+    import torch
+
+    from .evaluate import evaluate
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = EvalConfig(seeds=tuple(seeds), n_test=0, temperature=temperature, n_visualise=0)
+            return evaluate(pairing, models, subset, cfg, tmp, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _git_commit() -> dict[str, Any]:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None}
+    if sha.returncode != 0:
+        return {"commit": None}
+    return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides: Sequence[str] = (), n_subset: int = 4,
+          fp16_tolerance: float = 0.02, log: Callable[[str], None] | None = print) -> Path:
+    """Steps 1-4 of the module docstring for one pairing; returns the packaged model folder."""
+    import time
+
+    from .compare import headline_metric, run_budgets, train_stages
+    from .evaluate import evaluate
+    from .pipeline import load_run, load_run_config
+
+    t0, c0 = time.perf_counter(), compare.cpu_seconds()
+    cls = registry.pairing_class(pairing_name)
+    run_cfg = load_run_config(cls, config, list(overrides))
+    pairing = cls(run_cfg.pairing)
+    root = Path(out) / pairing_name
+    # 1. Data and every stage.
+    data = pairing.load_data()
+    train_stages(pairing, run_cfg, root / "run", data=data, log=log)
+    # 2. The test-split report of the trained (float32) models.
+    pairing, models = load_run(root / "run")
+    report = evaluate(pairing, models, data["test"], run_cfg.evaluate, root / "evaluation",
+                      budgets=run_budgets(root / "run"), progress=log is not None)
+    # 3. Package: float16 unless the headline metric moves more than the tolerance on the subset.
+    subset = data["test"].select(range(min(n_subset, len(data["test"]))))
+    seeds, temperature = list(run_cfg.evaluate.seeds), run_cfg.evaluate.temperature
+    head = headline_metric(pairing).name
+    full = side_means(evaluate_subset(pairing, models, subset, seeds, temperature))
+    provenance = {
+        "pairing": pairing_name, **_git_commit(), "preset": config, "overrides": list(overrides),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seeds": {s: getattr(run_cfg.train, s).seed for s in ("extract", "generate", "regenerate", "direct")},
+        "budgets": run_budgets(root / "run"), "data": compare.data_fingerprint(data),
+        "code": compare.code_fingerprint(_modules(cls)), "machine": compare.machine_record(),
+        "test_split": {"seeds": seeds, "n_test": run_cfg.evaluate.n_test, "temperature": temperature,
+                       "headline": head, "metrics": report["metrics"]},
+    }
+    model_dir = root / "model"
+    package_run(root / "run", model_dir, half=True, eval_subset=subset, provenance=provenance)
+    half = side_means(evaluate_subset(*from_pretrained(model_dir), subset, seeds, temperature))
+    drift = {side: _rel(half[side][head], full[side][head]) for side in full}
+    use_half = all(d <= fp16_tolerance for d in drift.values())
+    if not use_half:
+        package_run(root / "run", model_dir, half=False, eval_subset=subset, provenance=provenance)
+    # 4. The figures the re-evaluation test compares against, measured on the packaged model.
+    packaged = half if use_half else side_means(evaluate_subset(*from_pretrained(model_dir), subset, seeds, temperature))
+    update_provenance(model_dir, subset={"n": len(subset), "seeds": seeds, "temperature": temperature, "metrics": packaged},
+                      fp16_check={"headline": head, "relative_change": drift, "tolerance": fp16_tolerance,
+                                  "float32_subset_metrics": full},
+                      zoo_seconds=round(time.perf_counter() - t0, 1), zoo_cpu_seconds=round(compare.cpu_seconds() - c0, 1))
+    if log:
+        log(f"{pairing_name}: packaged {'float16' if use_half else 'float32'} model, {folder_bytes(model_dir) / 1e6:.2f} MB "
+            f"-> {model_dir}")
+    return model_dir
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-12)
+
+
+def _modules(cls: type) -> list[Any]:
+    import importlib
+
+    import regen_core
+
+    top = importlib.import_module(cls.__module__.split(".")[0])
+    return [regen_core] if top is regen_core else [regen_core, top]
+
+
+def install(model_dir: str | Path, pairing_name: str) -> Path:
+    """Copy a packaged model into its package's ``pretrained/<pairing>`` folder (a source checkout)."""
+    dest = package_folder(pairing_name) / pairing_name
+    tmp = dest.with_name(f".tmp-{dest.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(model_dir, tmp)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
+
+
+def reevaluate(folder: str | Path, *, rtol: float = 1e-4, atol: float = 1e-6) -> dict[str, Any]:
+    """Load a packaged model (checksums verified), evaluate it on its saved subset with the recorded seeds, and
+    compare with provenance's figures. Returns ``{"recorded", "measured", "mismatches"}``."""
+    folder = Path(folder)
+    prov = read_provenance(folder)
+    sub = prov.get("subset")
+    if not sub:
+        raise ZooError(f"{folder / PROVENANCE} records no subset figures")
+    pairing, models = from_pretrained(folder)
+    measured = side_means(evaluate_subset(pairing, models, load_eval_subset(folder), sub["seeds"], sub["temperature"]))
+    mismatches = []
+    for side, metrics in sub["metrics"].items():
+        for name, want in metrics.items():
+            if name in TIMING_METRICS:
+                continue
+            got = measured.get(side, {}).get(name)
+            if got is None or abs(got - want) > atol + rtol * abs(want):
+                mismatches.append(f"{side} {name}: recorded {want!r}, measured {got!r}")
+    return {"recorded": sub["metrics"], "measured": measured, "mismatches": mismatches}
+
+
+# -- command lines -------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: str) -> int:
+    """``python -m regen_<domain>.zoo``: build (and optionally install) the domain's shipped models."""
+    from .cli_common import set_threads
+    from .errors import cli_main
+
+    p = argparse.ArgumentParser(prog=prog, description=f"train, evaluate and package the shipped models of {', '.join(pairings)}")
+    p.add_argument("--out", required=True, help="work folder: OUT/<pairing>/run, evaluation, model")
+    p.add_argument("--config", "-c", default="zoo", help="preset (default zoo; toy for a quick check)")
+    p.add_argument("--pairing", action="append", choices=list(pairings), help="only these pairings (default: all of them)")
+    p.add_argument("--n-subset", type=int, default=4, help="test examples saved with the model for re-evaluation")
+    p.add_argument("--fp16-tolerance", type=float, default=0.02, help="relative change of the headline metric float16 may cause")
+    p.add_argument("--install", action="store_true", help="copy each model into the package's pretrained/ folder")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+
+    def run(args: argparse.Namespace) -> int:
+        set_threads(args.threads)
+        for name in args.pairing or pairings:
+            folder = build(name, args.out, config=args.config, overrides=args.overrides, n_subset=args.n_subset,
+                           fp16_tolerance=args.fp16_tolerance)
+            if args.install:
+                print(f"{name}: installed -> {install(folder, name)}")
+        return 0
+
+    return cli_main(prog, lambda: run(p.parse_args(argv)))
+
+
+def listing(pairings: Sequence[str] | None = None) -> list[str]:
+    """Lines for ``regen zoo``: each shipped model, its size, dtype and recorded headline figures."""
+    found = shipped(pairings)
+    if not found:
+        return ["no shipped models in the installed packages"]
+    lines = ["| model | size | weights | preset | headline (test split) | regeneration | direct | winner |",
+             "|---|---|---|---|---|---|---|---|"]
+    total = 0
+    for name, folder in found.items():
+        prov = read_provenance(folder)
+        size = folder_bytes(folder)
+        total += size
+        ts = prov.get("test_split", {})
+        row = next((m for m in ts.get("metrics", []) if m["name"] == ts.get("headline")), None)
+        figs = ["–", "–", "–"] if row is None else [compare.fmt(row["regeneration"]["mean"]),
+                                                    compare.fmt((row.get("direct") or {}).get("mean")), row.get("winner", "–")]
+        lines.append(f"| {name} | {size / 1e6:.2f} MB | {prov.get('weights_dtype')} | {prov.get('preset')} "
+                     f"| {ts.get('headline')} | {' | '.join(figs)} |")
+    lines.append(f"\n{len(found)} shipped models, {total / 1e6:.2f} MB in all (limit {SIZE_LIMIT_BYTES / 1e6:.1f} MB)")
+    return lines
