@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: st
                 print(f"{name}: installed -> {install(folder, name)}")
         return 0
 
-    return cli_main(prog, lambda: run(p.parse_args(argv)))
+    return cli_main(prog)(run)(p.parse_args(argv))
 
 
 def listing(pairings: Sequence[str] | None = None) -> list[str]:

@@ -1,0 +1,44 @@
+"""Every domain's ``python -m regen_<domain>.zoo`` at toy size, and every shipped model re-evaluated.
+
+The zoo run trains, evaluates and packages each pairing the package ships; the packaged model must load
+through ``--model``'s resolver with its checksums and reproduce the figures its provenance records.
+Shipped models (``regen_<domain>/pretrained/<pairing>``) are re-evaluated on their saved test subset with the
+recorded seeds: the figures must match (one torch thread, CPU, deterministic).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from regen_core import pretrained, zoo
+
+DOMAINS = ("tts", "asr", "melody", "image", "talkinghead")
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_zoo_recipe_at_toy_size(domain, tmp_path):
+    module = importlib.import_module(f"regen_{domain}.zoo")
+    assert module.main(["--out", str(tmp_path), "--config", "toy", "--n-subset", "2"]) == 0
+    for name in module.PAIRINGS:
+        model = tmp_path / name / "model"
+        prov = pretrained.verify(model)
+        assert prov["preset"] == "toy" and 1 <= prov["subset"]["n"] <= 2  # a toy test split may hold fewer
+        assert (tmp_path / name / "evaluation" / "report.json").is_file()
+        result = zoo.reevaluate(model)
+        assert result["mismatches"] == [], result["mismatches"]
+
+
+SHIPPED = pretrained.shipped()
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_model_reproduces_its_recorded_figures(name):
+    result = zoo.reevaluate(SHIPPED[name])
+    assert result["mismatches"] == [], result["mismatches"]
+
+
+def test_shipped_models_stay_small():
+    total = sum(pretrained.folder_bytes(f) for f in SHIPPED.values())
+    assert total <= zoo.SIZE_LIMIT_BYTES, f"shipped models take {total / 1e6:.1f} MB (limit {zoo.SIZE_LIMIT_BYTES / 1e6:.1f} MB)"
