@@ -100,6 +100,8 @@ ROWS = [
     Row("synthesize-no-words", "regen_tts.synthesize", ("--text", "?!", "--model", "{tts}", "--out", "{tmp}/x.wav"), 2, ""),
     Row("synthesize-unknown-speaker", "regen_tts.synthesize",
         ("--text", "hi", "--speaker", "nobody", "--model", "{tts}", "--out", "{tmp}/x.wav"), 2, "nobody"),
+    *[Row(f"{d}-zoo-unknown-preset", f"regen_{d}.zoo", ("--out", "{tmp}/z", "--config", "nosuch"), 2, "has no preset")
+      for d in ("tts", "asr", "melody", "image", "talkinghead")],
     Row("synthesize-missing-model", "regen_tts.synthesize", ("--text", "hi", "--model", "{tmp}/none", "--out", "{tmp}/x.wav"), 2,
         "does not exist"),
     Row("tts-export-missing-run", "regen_tts.export", ("--run", "{tmp}/none", "--onnx", "{tmp}/o"), 2, "does not exist"),

@@ -47,3 +47,18 @@ def test_isinstance_finds_hooks_and_their_absence() -> None:
 
     assert isinstance(Drawer(), Visualises) and not isinstance(Drawer(), ParsesX)
     assert isinstance(Deterministic(), Stochastic) and not isinstance(Drawer(), Stochastic)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_init_keeps_names_real_settings(name: str) -> None:
+    """A pairing's ``init_keeps`` (contract.KeepsOnInit) names fields of its config, so --init can check them."""
+    import dataclasses
+
+    from regen_core.contract import KeepsOnInit
+
+    cls = registry.pairing_class(name)
+    pairing = cls(cls.config_class())
+    if not isinstance(pairing, KeepsOnInit):
+        return
+    fields = {f.name for f in dataclasses.fields(cls.config_class)}
+    assert set(pairing.init_keeps) <= fields, f"{name}.init_keeps names unknown settings {set(pairing.init_keeps) - fields}"

@@ -94,8 +94,10 @@ def test_resolve_a_model_spec(shipped_toy, tmp_path, monkeypatch):
     assert pretrained.resolve(str(tmp_path)) == tmp_path  # a local folder
     with pytest.raises(PretrainedError, match="needs a pairing"):
         pretrained.resolve("pretrained")
-    with pytest.raises(PretrainedError, match="not a folder, a shipped model"):
+    with pytest.raises(PretrainedError, match="does not exist"):
         pretrained.resolve(str(tmp_path / "missing"))
+    with pytest.raises(PretrainedError, match="not a folder, a shipped model"):
+        pretrained.resolve("no-such-model")
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(PretrainedError, match="is a file"):
         pretrained.resolve(str(tmp_path / "file.txt"))

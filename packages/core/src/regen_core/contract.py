@@ -227,6 +227,15 @@ class OnnxExport(Protocol):
     def export_onnx(cls, run: str, out: str) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class KeepsOnInit(Protocol):
+    """Optional (pairing): ``init_keeps``, the pairing settings a fine-tune (``regen train --init``) must keep
+    because the model's meaning depends on them although its parameter shapes do not (a sample rate, an STFT
+    hop, a vocabulary's order). Settings that change the shapes are found without being declared."""
+
+    init_keeps: ClassVar[tuple[str, ...]]
+
+
 @dataclass
 class Inference:
     """The output of X -> Y' -> Y: the intermediate is always returned too."""

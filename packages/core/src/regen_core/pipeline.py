@@ -19,7 +19,7 @@ import torch
 from . import checkpoint as ckpt
 from . import registry
 from .config import ConfigError, build_config, from_dict, run_config_class, to_dict
-from .contract import STAGES, Stage, is_explicit
+from .contract import STAGES, KeepsOnInit, Stage, is_explicit
 from .runlock import run_lock
 from .trainer import TrainResult, count_parameters, refuse_existing, train
 from .errors import RegenError
@@ -201,7 +201,7 @@ def _check_init(pairing: Any, stage: Stage, init: str | Path) -> Path:
     cfg = ckpt.read_config(folder)
     if cfg.get("regen", {}).get("pairing") != pairing.name:
         raise PretrainedError(f"--init {init}: its {stage} model is a {cfg.get('regen', {}).get('pairing')!r} model, not {pairing.name!r}")
-    keep = getattr(type(pairing), "init_keeps", ())
+    keep = pairing.init_keeps if isinstance(pairing, KeepsOnInit) else ()
     init_settings_check(type(pairing), cfg["pairing"], to_dict(pairing.config), stage, keep)
     return folder
 

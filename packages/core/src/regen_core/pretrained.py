@@ -106,6 +106,8 @@ def resolve(spec: str | os.PathLike | None, pairing: str | None = None) -> Path:
         if not path.is_dir():
             raise PretrainedError(f"model {text!r} is a file; expected a run folder or a model folder")
         return path
+    if path.is_absolute() or text.startswith((".", "~")):
+        raise PretrainedError(f"model folder {text} does not exist (not a regen run folder or model folder)")
     known = shipped()
     if text in known:
         return known[text]

@@ -73,6 +73,7 @@ class TalkingHeadPairing:
     y: ClassVar[Spec] = Spec("video", "video", "(T, size, size) uint8 grey @ fps, T = round(S * fps / sample_rate)")
     y_prime: ClassVar[Spec] = Spec("y_prime", "coefficients", "(T, 14) float32: identity 5 + expression 4 + pose 5")
     headline: ClassVar[str] = "lipsync_corr"  # regen study leads with lip sync (a set metric below)
+    init_keeps: ClassVar[tuple[str, ...]] = ("sample_rate", "fps", "n_fft", "n_mels")  # audio features (regen train --init)
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("psnr", True, "PSNR of the whole video against the reference (dB)"),
         Metric("ssim", True, "SSIM, Gaussian 7x7 window, mean over frames"),
