@@ -15,8 +15,8 @@ DOMAIN ?= all
 OUT ?= demo-out
 BENCH_OUT ?= bench/results
 
-# optional extras the tests exercise (ONNX export and onnxruntime inference)
-SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx]
+# optional extras the tests exercise (ONNX export and onnxruntime inference; the peer vocoder and recogniser)
+SETUP_EXTRAS := packages/tts[onnx,peers] packages/asr[onnx,peer] packages/image[onnx]
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 # Domains have a demo and a bench; core and the shared speech library are not domains.
 LIBRARIES := core speech
