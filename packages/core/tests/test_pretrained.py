@@ -106,6 +106,21 @@ def test_resolve_a_model_spec(shipped_toy, tmp_path, monkeypatch):
     assert pretrained.shipped(["toy"]) == {"toy": shipped_toy}
 
 
+def test_a_fine_tune_ships_as_a_variant(shipped_toy, tmp_path, monkeypatch):
+    """python -m regen_<domain>.zoo --package-run FT --name PAIRING-VARIANT --install: listed, loadable by name,
+    re-evaluated like the others; the default stays the model named like the pairing."""
+    ft = tmp_path / "ft"
+    assert cli.main(["train", "toy", "--stage", "generate", "--init", "pretrained", "--run", str(ft),
+                     "train.generate.max_steps=2", "pairing.data_seed=5"]) == 0
+    assert zoo.main(["--package-run", str(ft), "--name", "toy-seed5", "--out", str(tmp_path / "z"), "--install"],
+                    pairings=("toy",), prog="zoo") == 0
+    found = pretrained.shipped(["toy"])
+    assert set(found) == {"toy", "toy-seed5"} and pretrained.resolve("pretrained", "toy") == shipped_toy
+    assert pretrained.read_provenance(found["toy-seed5"])["packaged_run"] == str(ft)
+    assert zoo.reevaluate(found["toy-seed5"])["mismatches"] == []
+    assert zoo.main(["--package-run", str(ft), "--name", "other", "--out", str(tmp_path / "z")], pairings=("toy",), prog="zoo") == 2
+
+
 def test_no_shipped_model_names_the_command_that_builds_one(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "package_folder", lambda pairing: tmp_path / "empty")
     with pytest.raises(PretrainedError, match=r"ships no pretrained model for 'toy'.*zoo"):

@@ -153,8 +153,8 @@ def train_stage(
     """Train one stage of ``pairing`` into ``out/<stage>`` (an explicit model is just saved).
 
     ``init``: a run folder (a shipped model, see :mod:`regen_core.pretrained`) whose ``<stage>/final`` weights the
-    model starts from (fine-tuning); its learned extractor is copied into ``out`` when ``out`` has none, and a
-    pairing setting that would change the model is refused, by name."""
+    model starts from (fine-tuning); its other stages are copied into ``out`` where ``out`` has none (so ``out``
+    is a whole model), and a pairing setting that would change the model is refused, by name."""
     if stage not in STAGES:
         raise PipelineError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     out = Path(out)
@@ -164,8 +164,8 @@ def train_stage(
         refuse_existing(stage_dir(out, stage), resume)
         tcfg = getattr(run_cfg.train, stage)
         init_dir = _check_init(pairing, stage, init) if init is not None else None
-        if init_dir is not None and stage != "extract":
-            _copy_extractor(pairing, Path(init), out)
+        if init_dir is not None:
+            _copy_other_stages(pairing, Path(init), out, stage)
         # 1. The extractor (trained and frozen) for every stage after extract.
         extractor = None if stage == "extract" else load_extractor(pairing, out)
         # 2. A fresh model, seeded (or the --init model's weights).
@@ -206,23 +206,24 @@ def _check_init(pairing: Any, stage: Stage, init: str | Path) -> Path:
     return folder
 
 
-def _copy_extractor(pairing: Any, init: Path, out: Path) -> None:
-    """The --init model's learned extractor into ``out`` (later stages are trained on its Y')."""
-    if is_explicit(pairing.build("extract")) or final_dir(out, "extract").exists():
-        return
-    src = final_dir(init, "extract")
-    if not src.is_dir():
-        raise PipelineError(f"--init {init}: the pairing's extractor is learned but {src} is missing")
-    ckpt.verify(src)
-    dst = final_dir(out, "extract")
-    w = ckpt.FolderWriter(dst)
-    try:
-        for name in ("config.json", "model.safetensors"):
-            shutil.copy2(src / name, w.path(name))
-        w.commit()
-    except BaseException:
-        w.abort()
-        raise
+def _copy_other_stages(pairing: Any, init: Path, out: Path, stage: Stage) -> None:
+    """The --init model's other stages into ``out`` where ``out`` has none (its learned extractor is what the later
+    stages train on), so ``out`` is a whole model with the fine-tuned stage in it."""
+    for other in STAGES:
+        src, dst = final_dir(init, other), final_dir(out, other)
+        if other == stage or dst.exists() or not src.is_dir():
+            continue
+        ckpt.verify(src)
+        w = ckpt.FolderWriter(dst)
+        try:
+            for name in ("config.json", "model.safetensors"):
+                shutil.copy2(src / name, w.path(name))
+            w.commit()
+        except BaseException:
+            w.abort()
+            raise
+    if stage != "extract" and not is_explicit(pairing.build("extract")) and not final_dir(out, "extract").exists():
+        raise PipelineError(f"--init {init}: the pairing's extractor is learned but {final_dir(init, 'extract')} is missing")
 
 
 def load_model(folder: str | Path, *, extractor: Any = None, pairing: Any = None) -> tuple[Any, str, Any]:

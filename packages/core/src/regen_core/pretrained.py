@@ -59,14 +59,23 @@ def package_folder(pairing: str) -> Path:
 
 
 def shipped(pairings: Sequence[str] | None = None) -> dict[str, Path]:
-    """Shipped model name -> folder, over the installed pairings (or ``pairings``); a name is the pairing's."""
+    """Shipped model name -> folder, over the installed pairings (or ``pairings``).
+
+    A package's ``pretrained/<name>/`` holds a model of the pairing its provenance.json names; the model named
+    like its pairing is that pairing's default (``--model pretrained``), others are variants (e.g. a model
+    fine-tuned on other data, ``asr-fsdd``)."""
     from . import registry
 
     out: dict[str, Path] = {}
-    for name in pairings or registry.names():
-        folder = package_folder(name) / name
-        if (folder / PROVENANCE).is_file():
-            out[name] = folder
+    wanted = list(pairings or registry.names())
+    folders = {package_folder(name) for name in wanted}
+    for root in sorted(folders):
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            prov = folder / PROVENANCE
+            if prov.is_file() and ckpt.read_json(prov, "model provenance").get("pairing") in wanted:
+                out[folder.name] = folder
     return out
 
 
@@ -94,7 +103,7 @@ def resolve(spec: str | os.PathLike | None, pairing: str | None = None) -> Path:
         if not pairing:
             raise PretrainedError(f"--model {DEFAULT} needs a pairing to know which shipped model to load")
         found = shipped([pairing])
-        if pairing not in found:
+        if pairing not in found or read_provenance(found[pairing]).get("pairing") != pairing:
             raise PretrainedError(
                 f"the installed package ships no pretrained model for {pairing!r} (looked in {package_folder(pairing)}): "
                 f"train one (`regen compare {pairing} --run RUN`) and pass --model RUN, or build the shipped one "

@@ -12,6 +12,8 @@
    figures, with the test-split report, budgets, seeds and fingerprints, in its ``provenance.json``.
 
 ``--install`` then copies each model into the package's own ``pretrained/`` folder (a source checkout).
+``--package-run RUN --name PAIRING-VARIANT`` packages a run trained otherwise (e.g. a shipped model fine-tuned on
+other data with ``regen train --init``) through steps 2-4, as a variant shipped beside the default.
 ``regen zoo`` lists the shipped models and their recorded figures; :func:`reevaluate` is what the test of the
 shipped models runs.
 """
@@ -30,8 +32,9 @@ from . import checkpoint as ckpt
 from . import compare, registry
 from .config import EvalConfig, to_dict
 from .errors import RegenError
-from .pretrained import (PROVENANCE, folder_bytes, from_pretrained, load_eval_subset, package_folder, package_run,
-                         read_provenance, shipped, update_provenance)
+from . import pretrained
+from .pretrained import (PROVENANCE, folder_bytes, from_pretrained, load_eval_subset, package_run, read_provenance,
+                         shipped, update_provenance)
 
 #: Metrics that measure this machine's speed, not the model: never compared on re-evaluation.
 TIMING_METRICS = ("seconds_per_sample", "real_time_factor")
@@ -84,12 +87,11 @@ def _git_commit() -> dict[str, Any]:
 
 def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides: Sequence[str] = (), n_subset: int = 4,
           fp16_tolerance: float = 0.02, log: Callable[[str], None] | None = print) -> Path:
-    """Steps 1-4 of the module docstring for one pairing; returns the packaged model folder."""
+    """Steps 1-4 of the module docstring for one pairing; returns the packaged model folder ``OUT/<pairing>/model``."""
     import time
 
-    from .compare import headline_metric, run_budgets, train_stages
-    from .evaluate import evaluate
-    from .pipeline import load_run, load_run_config
+    from .compare import train_stages
+    from .pipeline import load_run_config
 
     t0, c0 = time.perf_counter(), compare.cpu_seconds()
     cls = registry.pairing_class(pairing_name)
@@ -99,39 +101,58 @@ def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides:
     # 1. Data and every stage.
     data = pairing.load_data()
     train_stages(pairing, run_cfg, root / "run", data=data, log=log)
+    model_dir = package(root / "run", root / "model", data=data, evaluation=root / "evaluation", n_subset=n_subset,
+                        fp16_tolerance=fp16_tolerance, recipe={"preset": config, "overrides": list(overrides)}, log=log)
+    update_provenance(model_dir, zoo_seconds=round(time.perf_counter() - t0, 1),
+                      zoo_cpu_seconds=round(compare.cpu_seconds() - c0, 1))
+    return model_dir
+
+
+def package(run: str | Path, model_dir: str | Path, *, data: Any = None, evaluation: str | Path | None = None,
+            n_subset: int = 4, fp16_tolerance: float = 0.02, recipe: dict[str, Any] | None = None,
+            log: Callable[[str], None] | None = print) -> Path:
+    """Steps 2-4 for a trained run folder (a zoo run, or e.g. a fine-tune of a shipped model on other data):
+    evaluate on the test split of ``data`` (default: the run's own), package into ``model_dir``, record figures."""
+    from .compare import headline_metric, run_budgets
+    from .config import build_config, run_config_class
+    from .evaluate import evaluate
+    from .pipeline import load_run
+
+    run, model_dir = Path(run), Path(model_dir)
+    pairing, models = load_run(run)
+    cls = type(pairing)
+    run_cfg = build_config(run_config_class(cls.config_class), values=ckpt.read_json(run / "run_config.json", "run config"))
+    data = data if data is not None else pairing.load_data()
     # 2. The test-split report of the trained (float32) models.
-    pairing, models = load_run(root / "run")
-    report = evaluate(pairing, models, data["test"], run_cfg.evaluate, root / "evaluation",
-                      budgets=run_budgets(root / "run"), progress=log is not None)
+    report = evaluate(pairing, models, data["test"], run_cfg.evaluate, evaluation or model_dir.with_name(model_dir.name + "-evaluation"),
+                      budgets=run_budgets(run), progress=log is not None)
     # 3. Package: float16 unless the headline metric moves more than the tolerance on the subset.
     subset = data["test"].select(range(min(n_subset, len(data["test"]))))
     seeds, temperature = list(run_cfg.evaluate.seeds), run_cfg.evaluate.temperature
     head = headline_metric(pairing).name
     full = side_means(evaluate_subset(pairing, models, subset, seeds, temperature))
     provenance = {
-        "pairing": pairing_name, **_git_commit(), "preset": config, "overrides": list(overrides),
+        "pairing": pairing.name, **_git_commit(), **(recipe or {}),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seeds": {s: getattr(run_cfg.train, s).seed for s in ("extract", "generate", "regenerate", "direct")},
-        "budgets": run_budgets(root / "run"), "data": compare.data_fingerprint(data),
+        "budgets": run_budgets(run), "data": compare.data_fingerprint(data),
         "code": compare.code_fingerprint(_modules(cls)), "machine": compare.machine_record(),
         "test_split": {"seeds": seeds, "n_test": run_cfg.evaluate.n_test, "temperature": temperature,
                        "headline": head, "metrics": report["metrics"]},
     }
-    model_dir = root / "model"
-    package_run(root / "run", model_dir, half=True, eval_subset=subset, provenance=provenance)
+    package_run(run, model_dir, half=True, eval_subset=subset, provenance=provenance)
     half = side_means(evaluate_subset(*from_pretrained(model_dir), subset, seeds, temperature))
     drift = {side: _rel(half[side][head], full[side][head]) for side in full}
     use_half = all(d <= fp16_tolerance for d in drift.values())
     if not use_half:
-        package_run(root / "run", model_dir, half=False, eval_subset=subset, provenance=provenance)
+        package_run(run, model_dir, half=False, eval_subset=subset, provenance=provenance)
     # 4. The figures the re-evaluation test compares against, measured on the packaged model.
     packaged = half if use_half else side_means(evaluate_subset(*from_pretrained(model_dir), subset, seeds, temperature))
     update_provenance(model_dir, subset={"n": len(subset), "seeds": seeds, "temperature": temperature, "metrics": packaged},
                       fp16_check={"headline": head, "relative_change": drift, "tolerance": fp16_tolerance,
-                                  "float32_subset_metrics": full},
-                      zoo_seconds=round(time.perf_counter() - t0, 1), zoo_cpu_seconds=round(compare.cpu_seconds() - c0, 1))
+                                  "float32_subset_metrics": full})
     if log:
-        log(f"{pairing_name}: packaged {'float16' if use_half else 'float32'} model, {folder_bytes(model_dir) / 1e6:.2f} MB "
+        log(f"{pairing.name}: packaged {'float16' if use_half else 'float32'} model, {folder_bytes(model_dir) / 1e6:.2f} MB "
             f"-> {model_dir}")
     return model_dir
 
@@ -149,9 +170,9 @@ def _modules(cls: type) -> list[Any]:
     return [regen_core] if top is regen_core else [regen_core, top]
 
 
-def install(model_dir: str | Path, pairing_name: str) -> Path:
-    """Copy a packaged model into its package's ``pretrained/<pairing>`` folder (a source checkout)."""
-    dest = package_folder(pairing_name) / pairing_name
+def install(model_dir: str | Path, name: str) -> Path:
+    """Copy a packaged model into its pairing's package, ``pretrained/<name>`` (a source checkout)."""
+    dest = pretrained.package_folder(read_provenance(model_dir)["pairing"]) / name
     tmp = dest.with_name(f".tmp-{dest.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(model_dir, tmp)
@@ -197,11 +218,16 @@ def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: st
     p.add_argument("--n-subset", type=int, default=4, help="test examples saved with the model for re-evaluation")
     p.add_argument("--fp16-tolerance", type=float, default=0.02, help="relative change of the headline metric float16 may cause")
     p.add_argument("--install", action="store_true", help="copy each model into the package's pretrained/ folder")
+    p.add_argument("--package-run", metavar="RUN", help="package this trained run (e.g. a fine-tune made with "
+                   "`regen train --init`) instead of training: evaluated on its own config's test split")
+    p.add_argument("--name", help="with --package-run: the shipped name (a variant: PAIRING-SOMETHING)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("overrides", nargs="*", metavar="key=value")
 
     def run(args: argparse.Namespace) -> int:
         set_threads(args.threads)
+        if args.package_run:
+            return _package_variant(args, pairings)
         for name in args.pairing or pairings:
             folder = build(name, args.out, config=args.config, overrides=args.overrides, n_subset=args.n_subset,
                            fp16_tolerance=args.fp16_tolerance)
@@ -210,6 +236,27 @@ def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: st
         return 0
 
     return cli_main(prog)(run)(p.parse_args(argv))
+
+
+def _package_variant(args: argparse.Namespace, pairings: Sequence[str]) -> int:
+    from .pipeline import load_model, final_dir
+    from .contract import STAGES
+
+    run = Path(args.package_run)
+    stage = next((s for s in STAGES if final_dir(run, s).is_dir()), None)
+    if stage is None:
+        raise ZooError(f"--package-run {run}: no trained stage (no */final folder)")
+    pairing, _, _ = load_model(final_dir(run, stage))
+    if pairing.name not in pairings:
+        raise ZooError(f"--package-run {run} holds a {pairing.name!r} model; this package ships {', '.join(pairings)}")
+    name = args.name or pairing.name
+    if not (name == pairing.name or name.startswith(pairing.name + "-")):
+        raise ZooError(f"--name {name!r}: a shipped model of {pairing.name!r} is named {pairing.name} or {pairing.name}-VARIANT")
+    folder = package(run, Path(args.out) / name, n_subset=args.n_subset, fp16_tolerance=args.fp16_tolerance,
+                     recipe={"preset": None, "packaged_run": str(run)})
+    if args.install:
+        print(f"{name}: installed -> {install(folder, name)}")
+    return 0
 
 
 def listing(pairings: Sequence[str] | None = None) -> list[str]:
