@@ -102,6 +102,7 @@ ROWS = [
         ("--text", "hi", "--speaker", "nobody", "--model", "{tts}", "--out", "{tmp}/x.wav"), 2, "nobody"),
     *[Row(f"{d}-zoo-unknown-preset", f"regen_{d}.zoo", ("--out", "{tmp}/z", "--config", "nosuch"), 2, "has no preset")
       for d in ("tts", "asr", "melody", "image", "talkinghead")],
+    Row("tts-showcase-missing-model", "regen_tts.showcase", ("--model", "{tmp}/none", "--out", "{tmp}/s"), 2, "does not exist"),
     Row("synthesize-missing-model", "regen_tts.synthesize", ("--text", "hi", "--model", "{tmp}/none", "--out", "{tmp}/x.wav"), 2,
         "does not exist"),
     Row("tts-export-missing-run", "regen_tts.export", ("--run", "{tmp}/none", "--onnx", "{tmp}/o"), 2, "does not exist"),
@@ -154,6 +155,8 @@ EXEMPT = {
     "regen_talkinghead.bench": "benchmark script",
     "regen_tts.bench": "benchmark script",
     "regen_tts.align_bench": "benchmark script",
+    "regen_tts.bench_vocoder": "benchmark script (its --model goes through the resolver the synthesize rows cover)",
+    "regen_tts.bench_intelligibility": "benchmark script (as regen_tts.bench_vocoder)",
     "regen_asr.demo": "demo: compare + evaluate through regen_core.cli, whose config checks the train rows cover",
     "regen_image.demo": "demo (as regen_asr.demo)",
     "regen_melody.demo": "demo (as regen_asr.demo)",
