@@ -149,8 +149,8 @@ def _notice(key: str, text: str) -> None:
         print(f"[regen_melody.render] {text}", flush=True)
 
 
-def _run(cmd: list[str], cwd: Path, what: str) -> None:
-    """Run a renderer; a non-zero exit or a timeout is a RenderError ending with its error output."""
+def _run(cmd: list[str], cwd: Path, what: str) -> str:
+    """Run a renderer and return its error output; a non-zero exit or a timeout is a RenderError ending with it."""
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
@@ -158,6 +158,7 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip()[-1500:]
         raise RenderError(f"{what}: {Path(cmd[0]).name} exited with status {done.returncode}: {tail}")
+    return (done.stderr or "").strip()
 
 
 def _check_renderable(y: dict[str, Any]) -> None:
@@ -182,6 +183,8 @@ RELEASE_S = 1.0
 FLUIDSYNTH_GAIN = 1.0
 #: Peak level of the written WAV, as a fraction of full scale.
 PEAK = 0.9
+#: A rendering whose peak stays below this (-60 dBFS) is silence: an error, never written.
+SILENCE = 1e-3
 
 
 def write_wav(y: dict[str, Any], path: str | Path, *, soundfont: str | Path | None = None,
@@ -207,8 +210,10 @@ def write_wav(y: dict[str, Any], path: str | Path, *, soundfont: str | Path | No
         # 1.-2. MIDI, then FluidSynth: no shell, no MIDI input, file renderer; 16-bit WAV at the rate asked
         mid = write_midi(y, Path(tmp) / "melody.mid")
         raw = Path(tmp) / "raw.wav"
-        _run([program, "-ni", "-q", "-g", str(FLUIDSYNTH_GAIN), "-r", str(sample_rate), "-T", "wav", "-O", "s16",
-              "-F", str(raw), str(sf2), str(mid)], Path(tmp), f"WAV of {path.name} with soundfont {sf2}")
+        # (no default soundfont: FluidSynth would quietly play its own when ours fails to load)
+        said = _run([program, "-ni", "-q", "-o", "synth.default-soundfont=", "-g", str(FLUIDSYNTH_GAIN),
+                     "-r", str(sample_rate), "-T", "wav", "-O", "s16", "-F", str(raw), str(sf2), str(mid)],
+                    Path(tmp), f"WAV of {path.name} with soundfont {sf2}")
         if not raw.is_file():
             raise RenderError(f"WAV of {path.name}: fluidsynth wrote no file (soundfont {sf2})")
         audio, rate = _read_wav16(raw)  # (T, C) float in [-1, 1]
@@ -217,8 +222,9 @@ def write_wav(y: dict[str, Any], path: str | Path, *, soundfont: str | Path | No
     # 3. trim the silence after the release, normalise
     level = np.abs(audio).max(axis=1) if audio.size else np.zeros(0)  # (T,)
     peak = float(level.max()) if level.size else 0.0
-    if peak == 0.0:
-        raise RenderError(f"WAV of {path.name}: fluidsynth rendered silence (can it read the soundfont {sf2}?)")
+    if peak < SILENCE:
+        raise RenderError(f"WAV of {path.name}: fluidsynth rendered silence with the soundfont {sf2}"
+                          + (f"; it said: {said[-1000:]}" if said else ""))
     loud = np.flatnonzero(level > peak * 1e-3)
     end = min(loud[-1] + 1, int(round((melody_seconds(y) + RELEASE_S) * rate)))
     audio = audio[:end] * (PEAK / peak)  # (T', C)
