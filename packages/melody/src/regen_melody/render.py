@@ -156,9 +156,13 @@ def _run(cmd: list[str], cwd: Path, what: str) -> str:
     except subprocess.TimeoutExpired:
         raise RenderError(f"{what}: {Path(cmd[0]).name} ran longer than {RENDER_TIMEOUT_S} s") from None
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip()[-1500:]
+        tail = _one_line(done.stderr or done.stdout)[-1500:]
         raise RenderError(f"{what}: {Path(cmd[0]).name} exited with status {done.returncode}: {tail}")
-    return (done.stderr or "").strip()
+    return _one_line(done.stderr or "")
+
+
+def _one_line(text: str) -> str:
+    return " / ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
 def _check_renderable(y: dict[str, Any]) -> None:
