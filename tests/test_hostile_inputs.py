@@ -88,7 +88,7 @@ ROWS = [
     Row("compose-out-is-folder", "regen_melody.compose", ("--lyrics", "la la", "--model", "{melody}", "--out", "{tmp}"), 2,
         "is a folder"),
     Row("compose-out-mp3", "regen_melody.compose", ("--lyrics", "la la", "--model", "{melody}", "--out", "{tmp}/s.mp3"), 2,
-        "use a .mid or .musicxml name"),
+        "unsupported suffix '.mp3'"),
     Row("compose-missing-run", "regen_melody.compose", ("--lyrics", "la la", "--model", "{tmp}/none", "--out", "{tmp}/s.mid"), 2,
         "not a regen run folder"),
     Row("compose-readonly-folder", "regen_melody.compose", ("--lyrics", "la la", "--model", "{melody}", "--out", "{tmp}/out/s.mid"), 2,
