@@ -148,6 +148,7 @@ EXEMPT = {
     "regen_image.bench": "benchmark script",
     "regen_melody.bench": "benchmark script",
     "regen_melody.bench_compose_length": "benchmark script",
+    "regen_melody.bench_render": "benchmark script",
     "regen_melody.pd_analysis": "analysis script behind a benchmark NOTES entry",
     "regen_talkinghead.bench": "benchmark script",
     "regen_tts.bench": "benchmark script",

@@ -102,3 +102,15 @@ def test_chorale_weight_repeats_the_training_sopranos_for_the_regenerator():
         MelodyConfig(chorale_weight=0)
     with pytest.raises(ValueError, match="key_choice"):
         MelodyConfig(key_choice="anything")
+
+
+def test_render_bench_times_each_format(tmp_path):
+    from regen_melody.bench_render import main as render_main
+
+    assert render_main(["--out", str(tmp_path / "r.json"), "--repeats", "1,2", "--formats", "wav,ly"]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert [(row["repeats"], row["notes"]) for row in r["rows"]] == [(1, 14), (2, 28)]
+    one, two = r["rows"]
+    assert two["music_s"] == pytest.approx(2 * one["music_s"])  # 4 full bars, the copy starts on the next
+    assert all(row["wav_wall_s"] > 0 and row["wav_bytes"] > row["ly_bytes"] > 0 for row in r["rows"])
+    assert r["programs"]["fluidsynth"].startswith("FluidSynth") and r["soundfont"].endswith(".sf2")
