@@ -38,7 +38,8 @@ $(STAMP): Makefile $(wildcard packages/*/pyproject.toml) $(wildcard packages/*/a
 	@touch $(STAMP)
 	@echo "setup done: $(VENV) ($(TORCH_SPEC); packages: $(notdir $(patsubst %/,%,$(PACKAGES))))"
 
-# Debian packages listed in packages/*/apt-packages.txt: installed when missing and we are root,
+# Debian packages listed in packages/*/apt-packages.txt: installed when missing and we are root (without their
+# Recommends: lilypond's pull in TeX Live, fluidsynth's a Qt front end and a 140 MB soundfont, over 200 MB more),
 # otherwise named, and setup stops.
 apt:
 	@need=$$(cat packages/*/apt-packages.txt 2>/dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u | grep . || true); \
@@ -46,10 +47,10 @@ apt:
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing Debian packages:$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		else \
 			echo "regen needs these Debian packages:$$missing"; \
-			echo "install them (sudo apt-get install$$missing) and run make setup again"; exit 1; \
+			echo "install them (sudo apt-get install --no-install-recommends$$missing) and run make setup again"; exit 1; \
 		fi; \
 	fi
 

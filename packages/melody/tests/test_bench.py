@@ -36,6 +36,15 @@ def test_pd_analysis_runs_on_a_toy_run(tmp_path):
 
     assert length_main(["--run", str(tmp_path / "run"), "--out", str(tmp_path / "len.json"), "--words", "5,20",
                         "--uncached-words", "5"]) == 0
+    # the compose CLI on the same run, every output a person hears or reads
+    from regen_melody.compose import main as compose_main
+
+    song = tmp_path / "song"
+    assert compose_main(["--lyrics", "Twinkle, twinkle, little star.", "--model", str(tmp_path / "run"), "--key", "G",
+                         *(a for s in (".mid", ".musicxml", ".wav", ".pdf", ".ly") for a in ("--out", f"{song}{s}"))]) == 0
+    for s in (".mid", ".musicxml", ".wav", ".pdf", ".ly", ".roll.png", ".template.json"):
+        assert (tmp_path / f"song{s}").stat().st_size > 0, s
+    assert '"Twin" -- "kle," "twin" -- "kle,"' in (tmp_path / "song.ly").read_text()
     rows = json.loads((tmp_path / "len.json").read_text())["rows"]
     assert [(r["words"], r["side"], r["cached"]) for r in rows][:2] == [(5, "regeneration", True), (5, "direct", True)]
     assert len(rows) == 6 and all(r["wall_s"] > 0 and r["syllables"] >= r["words"] for r in rows)
@@ -93,3 +102,15 @@ def test_chorale_weight_repeats_the_training_sopranos_for_the_regenerator():
         MelodyConfig(chorale_weight=0)
     with pytest.raises(ValueError, match="key_choice"):
         MelodyConfig(key_choice="anything")
+
+
+def test_render_bench_times_each_format(tmp_path):
+    from regen_melody.bench_render import main as render_main
+
+    assert render_main(["--out", str(tmp_path / "r.json"), "--repeats", "1,2", "--formats", "wav,ly"]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert [(row["repeats"], row["notes"]) for row in r["rows"]] == [(1, 14), (2, 28)]
+    one, two = r["rows"]
+    assert two["music_s"] == pytest.approx(2 * one["music_s"])  # 4 full bars, the copy starts on the next
+    assert all(row["wav_wall_s"] > 0 and row["wav_bytes"] > row["ly_bytes"] > 0 for row in r["rows"])
+    assert r["programs"]["fluidsynth"].startswith("FluidSynth") and r["soundfont"].endswith(".sf2")

@@ -1,9 +1,11 @@
-"""``python -m regen_melody.compose --lyrics "..." [--model MODEL] --out song.mid``: a song from lyrics.
+"""``python -m regen_melody.compose --lyrics "..." [--model MODEL] --out song.mid [--out song.wav ...]``: a song from lyrics.
 
 MODEL is ``pretrained`` (the default: the model this package ships) or a run folder (``regen compare melody`` /
-``python -m regen_melody.train``). The song is
-written as MIDI and MusicXML (syllables under the notes; ``--out`` picks the name, the other
-format goes beside it), with a piano roll (``.png``) and the template (``.template.json``).
+``python -m regen_melody.train``). Each ``--out`` is
+one file, its format chosen by the extension: ``.mid`` (MIDI), ``.musicxml`` (MusicXML, syllables
+under the notes), ``.wav`` (the MIDI played by FluidSynth), ``.pdf`` / ``.png`` (the score engraved
+by LilyPond, lyrics under the notes), ``.ly`` (its LilyPond source). Beside the first ``--out``
+go a piano roll (``STEM.roll.png``) and, on the regeneration side, the template (``STEM.template.json``).
 """
 
 from __future__ import annotations
@@ -59,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     from regen_core.cli_common import add_model_arg, model_folder
 
     from .extract import describe
-    from .render import piano_roll, write
+    from .render import FORMATS, check_renderer, piano_roll, write
 
     ap = argparse.ArgumentParser(prog="python -m regen_melody.compose", description=__doc__.split("\n\n")[0])
     ap.add_argument("--lyrics", required=True, help="the lyrics (English or German); punctuation places cadences")
     add_model_arg(ap, "melody")
-    ap.add_argument("--out", required=True, help="song.mid or song.musicxml")
+    ap.add_argument("--out", required=True, action="append",
+                    help=f"output file, repeatable; the format follows the extension: {', '.join(FORMATS)}")
+    ap.add_argument("--soundfont", default=None,
+                    help="soundfont for .wav (default: $REGEN_SOUNDFONT, else Debian's TimGM6mb)")
     ap.add_argument("--key", default="", help="e.g. G, 'e minor', Bbm (default: C major / A minor)")
     ap.add_argument("--mode", default="", choices=("", "major", "minor"), help="default: sampled")
     ap.add_argument("--meter", default="", help="e.g. 4/4, 3/4, 6/8 (default: sampled)")
@@ -79,10 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rhythm-constraint", default="", choices=("", "on", "off"),
                     help="keep onsets inside the template's beats (default: the run's pairing.decoding)")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    check_output_file(out)
-    if out.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml"):
-        raise OutputPathError(f"--out {out}: use a .mid or .musicxml name (the format follows the extension)")
+    outs = [Path(o) for o in args.out]
+    if len(set(outs)) < len(outs):
+        raise OutputPathError(f"--out names the same file twice: {', '.join(args.out)}")
+    if outs[0].with_suffix(".roll.png") in outs:
+        raise OutputPathError(f"--out {outs[0].with_suffix('.roll.png')} is where the piano roll goes; name the score otherwise")
+    for out in outs:  # every output is checked (and its renderer found) before the song is composed
+        check_output_file(out)
+        check_renderer(out, soundfont=args.soundfont)
     decoding: dict[str, Any] = {}
     if args.chord_constraint:
         decoding["chord"] = args.chord_constraint
@@ -94,11 +103,10 @@ def main(argv: list[str] | None = None) -> int:
                                chords=args.chords, side=args.side, seed=args.seed, temperature=args.temperature,
                                decoding=decoding)
     title = args.lyrics[:60]
-    other = out.with_suffix(".musicxml" if out.suffix.lower() in (".mid", ".midi") else ".mid")
-    written = [write(melody, out, title), write(melody, other, title),
-               piano_roll(out.with_suffix(".png"), {args.side: melody}, template, title)]
+    written = [write(melody, out, title, soundfont=args.soundfont) for out in outs]
+    written.append(piano_roll(outs[0].with_suffix(".roll.png"), {args.side: melody}, template, title))
     if template is not None:
-        p = out.with_suffix(".template.json")
+        p = outs[0].with_suffix(".template.json")
         write_text(p, json.dumps(template, indent=1))
         written.append(p)
         print("template:", describe(template)[:400])

@@ -4,8 +4,10 @@
    slice of the corpus (48 chorales, 240 folk tunes, parsed in parallel and cached), so a first
    run with an empty cache stays short; ``--config tiny`` trains on the whole chorale set;
 2. compares regeneration with the direct baseline on held-out chorales (DIR/evaluation/report.md);
-3. composes a song from the demo lyrics (regeneration and direct), as MIDI, MusicXML
-   (syllables under the notes) and a piano roll: DIR/song.*.
+3. composes a song from the demo lyrics (regeneration and direct): DIR/song.mid and
+   song.musicxml (syllables under the notes), song.wav (the MIDI played by FluidSynth), song.pdf and
+   song.png (the score engraved by LilyPond, lyrics under the notes), song_direct.mid and
+   song.roll.png (piano rolls of both sides).
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     from .compose import compose
     from .extract import describe
     from .pairing import MelodyPairing
-    from .render import piano_roll, write
+    from .render import check_renderer, piano_roll, write
 
     p = demo_parser("python -m regen_melody.demo", __doc__, default_config="demo", threads=None)
     p.add_argument("--lyrics", default=LYRICS)
     args = parse(p, argv)
     set_threads(args.threads)
     out = Path(args.out)
+    for suffix in (".wav", ".pdf"):  # FluidSynth, its soundfont and LilyPond are found before training
+        check_renderer(out / f"song{suffix}")
 
     # 1. Data (parsed in parallel once, then cached), training into DIR/run (skipping finished stages),
     #    then regeneration vs direct on held-out chorales into DIR/evaluation.
@@ -43,12 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     # 2. A song from the demo lyrics, both sides, G major 4/4.
     song, template = compose(done.run, args.lyrics, key="G", mode="major", meter="4/4", seed=0)
     direct, _ = compose(done.run, args.lyrics, meter="4/4", side="direct", seed=0)
-    files = [write(song, out / "song.mid", "regen melody demo"), write(song, out / "song.musicxml", "regen melody demo"),
-             write(direct, out / "song_direct.mid", "direct baseline"),
-             piano_roll(out / "song.png", {"regeneration": song, "direct": direct}, template, args.lyrics[:70])]
+    title = "regen melody demo"
+    files = [
+        (write(song, out / "song.mid", title), "the song (regeneration side) as MIDI"),
+        (write(song, out / "song.musicxml", title), "the same as MusicXML, each syllable under its note"),
+        (write(song, out / "song.wav", title), "the MIDI played on a General MIDI piano (FluidSynth)"),
+        (write(song, out / "song.pdf", title), "the engraved score with the lyrics under the notes (LilyPond)"),
+        (write(song, out / "song.png", title), "the same score as one PNG page"),
+        (write(direct, out / "song_direct.mid", "direct baseline"), "the direct baseline's song for the same lyrics, MIDI"),
+        (piano_roll(out / "song.roll.png", {"regeneration": song, "direct": direct}, template, args.lyrics[:70]),
+         "piano rolls of both sides: syllables above the notes, template chords and cadences"),
+    ]
     print("template:", describe(template)[:300])
-    print("song:", ", ".join(str(f) for f in files))
     t2 = time.perf_counter()
+    files += [(done.run, "the trained run (every stage's model folder)"),
+              (done.evaluation / "report.md", "regeneration vs direct on held-out chorales")]
+    print("melody demo outputs:")
+    for f, what in files:
+        print(f"  {f}: {what}")
     print(f"melody demo wall seconds: data + train + evaluate {t1 - t0:.1f}, compose {t2 - t1:.1f}, total {t2 - t0:.1f}")
     return 0
 

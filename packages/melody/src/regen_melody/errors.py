@@ -37,5 +37,14 @@ class TemplateError(RegenError, ValueError):
     """A melody or template is malformed (names the field)."""
 
 
+class RenderError(RegenError, RuntimeError):
+    """A renderer (FluidSynth for WAV, LilyPond for the engraved score) failed on a melody; the message names
+    the program and ends with its error output."""
+
+
+class MissingRendererError(RenderError):
+    """A program or soundfont needed to render a melody is not installed; the message names the Debian package."""
+
+
 class PolyphonyWarning(UserWarning):
     """Polyphonic input where a melody was expected: the top voice was taken."""
