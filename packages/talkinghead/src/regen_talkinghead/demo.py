@@ -40,10 +40,9 @@ def real_photo(pairing, models, folder: Path, fallback_wav: Path, digits: str = 
     from regen_speech.audio import load_audio
     from skimage import data as skdata
 
-    from .animate import PhotoAnimator
     from .data import phone_number_speech
     from .photo import Photo
-    from .video import strip_png, write_mp4
+    from .showcase import animate_photo
 
     cfg = pairing.config
     try:
@@ -53,14 +52,9 @@ def real_photo(pairing, models, folder: Path, fallback_wav: Path, digits: str = 
         audio = load_audio(str(fallback_wav), cfg.sample_rate, verbose=False).audio
         said = f"the espeak-ng sentence (FSDD not available: {err})"
     print(f"[demo] real photo: skimage's astronaut, speech: {said}", flush=True)
-    animator = PhotoAnimator(pairing, models)
-    face = animator.prepare(Photo(skdata.astronaut(), "astronaut"))
-    frames, _, _ = animator.run(face, audio, seed=0)
-    path, note = write_mp4(folder / "astronaut.mp4", frames, cfg.fps, audio=audio, sample_rate=cfg.sample_rate)
-    strip_png(folder / "astronaut.png", [("astronaut", frames)], n=10, fps=cfg.fps, title=said, width=1.6)
-    print(f"[demo] {path}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]} ({note}); strip {folder / 'astronaut.png'}",
-          flush=True)
-    return path
+    outputs = animate_photo(pairing, models, Photo(skdata.astronaut(), "astronaut"), audio, said, folder / "astronaut.mp4")
+    print(f"[demo] {outputs[0].path}: {outputs[0].what}; strip {outputs[1].path}", flush=True)
+    return outputs[0].path
 
 
 @cli_main("python -m regen_talkinghead.demo")
