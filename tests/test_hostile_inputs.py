@@ -102,7 +102,8 @@ ROWS = [
         ("--text", "hi", "--speaker", "nobody", "--model", "{tts}", "--out", "{tmp}/x.wav"), 2, "nobody"),
     *[Row(f"{d}-zoo-unknown-preset", f"regen_{d}.zoo", ("--out", "{tmp}/z", "--config", "nosuch"), 2, "has no preset")
       for d in ("tts", "asr", "melody", "image", "talkinghead")],
-    Row("tts-showcase-missing-model", "regen_tts.showcase", ("--model", "{tmp}/none", "--out", "{tmp}/s"), 2, "does not exist"),
+    *[Row(f"{d}-showcase-missing-model", f"regen_{d}.showcase", ("--model", "{tmp}/none", "--out", "{tmp}/s"), 2,
+          "does not exist") for d in ("tts", "asr", "melody", "image", "talkinghead")],
     Row("synthesize-missing-model", "regen_tts.synthesize", ("--text", "hi", "--model", "{tmp}/none", "--out", "{tmp}/x.wav"), 2,
         "does not exist"),
     Row("tts-export-missing-run", "regen_tts.export", ("--run", "{tmp}/none", "--onnx", "{tmp}/o"), 2, "does not exist"),

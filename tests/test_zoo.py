@@ -1,4 +1,4 @@
-"""Every domain's ``python -m regen_<domain>.zoo`` at toy size, and every shipped model re-evaluated.
+"""Every domain's ``python -m regen_<domain>.zoo`` and showcase at toy size, and every shipped model re-evaluated.
 
 The zoo run trains, evaluates and packages each pairing the package ships; the packaged model must load
 through ``--model``'s resolver with its checksums and reproduce the figures its provenance records.
@@ -28,6 +28,13 @@ def test_zoo_recipe_at_toy_size(domain, tmp_path):
         assert (tmp_path / name / "evaluation" / "report.json").is_file()
         result = zoo.reevaluate(model)
         assert result["mismatches"] == [], result["mismatches"]
+    # the domain's showcase runs on the packaged model (as make demo runs it on the shipped one)
+    showcase = importlib.import_module(f"regen_{domain}.showcase")
+    shown = tmp_path / "showcase"
+    assert showcase.main(["--model", str(tmp_path / module.PAIRINGS[0] / "model"), "--out", str(shown)]) == 0
+    listed = [line.split("`")[1] for line in (shown / "outputs.md").read_text().splitlines() if line.startswith("- `")]
+    assert listed and all((shown / name).is_file() and (shown / name).stat().st_size > 0 for name in listed), listed
+    assert "regeneration vs direct on the test split" in (shown / "outputs.md").read_text()  # the model card
 
 
 SHIPPED = pretrained.shipped()

@@ -18,24 +18,18 @@ from pathlib import Path
 from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate
 from regen_core.errors import cli_main
 
-LYRICS = ("Twinkle, twinkle, little star, how I wonder what you are. "
-          "Up above the world so high, like a diamond in the sky.")
-
 
 @cli_main("python -m regen_melody.demo")
 def main(argv: list[str] | None = None) -> int:
-    from .compose import compose
-    from .extract import describe
     from .pairing import MelodyPairing
-    from .render import check_renderer, piano_roll, write
+    from .showcase import LYRICS, check_renderers, showcase
 
     p = demo_parser("python -m regen_melody.demo", __doc__, default_config="demo", threads=None)
     p.add_argument("--lyrics", default=LYRICS)
     args = parse(p, argv)
     set_threads(args.threads)
     out = Path(args.out)
-    for suffix in (".wav", ".pdf"):  # FluidSynth, its soundfont and LilyPond are found before training
-        check_renderer(out / f"song{suffix}")
+    check_renderers(out)  # FluidSynth, its soundfont and LilyPond are found before training
 
     # 1. Data (parsed in parallel once, then cached), training into DIR/run (skipping finished stages),
     #    then regeneration vs direct on held-out chorales into DIR/evaluation.
@@ -44,21 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     print((done.evaluation / "report.md").read_text())
     t1 = time.perf_counter()
 
-    # 2. A song from the demo lyrics, both sides, G major 4/4.
-    song, template = compose(done.run, args.lyrics, key="G", mode="major", meter="4/4", seed=0)
-    direct, _ = compose(done.run, args.lyrics, meter="4/4", side="direct", seed=0)
-    title = "regen melody demo"
-    files = [
-        (write(song, out / "song.mid", title), "the song (regeneration side) as MIDI"),
-        (write(song, out / "song.musicxml", title), "the same as MusicXML, each syllable under its note"),
-        (write(song, out / "song.wav", title), "the MIDI played on a General MIDI piano (FluidSynth)"),
-        (write(song, out / "song.pdf", title), "the engraved score with the lyrics under the notes (LilyPond)"),
-        (write(song, out / "song.png", title), "the same score as one PNG page"),
-        (write(direct, out / "song_direct.mid", "direct baseline"), "the direct baseline's song for the same lyrics, MIDI"),
-        (piano_roll(out / "song.roll.png", {"regeneration": song, "direct": direct}, template, args.lyrics[:70]),
-         "piano rolls of both sides: syllables above the notes, template chords and cadences"),
-    ]
-    print("template:", describe(template)[:300])
+    # 2. A song from the demo lyrics, both sides, G major 4/4 (regen_melody.showcase).
+    files = [(o.path, o.what) for o in showcase(done.run, out, args.lyrics)]
     t2 = time.perf_counter()
     files += [(done.run, "the trained run (every stage's model folder)"),
               (done.evaluation / "report.md", "regeneration vs direct on held-out chorales")]
