@@ -4,6 +4,7 @@
 #   make test    setup, then the whole test suite
 #   make demo    setup, then the main job on built-in data (DOMAIN=tts for one domain); prints where outputs are
 #   make bench   setup, then every benchmark (quick sizes); JSON under bench/results/
+#   make zoo     setup, then build the shipped models from scratch (DOMAIN=tts for one) and install them
 #   make package-check   poetry check + poetry build for every package, core's wheel installed alone in a fresh venv
 
 SHELL := /bin/bash
@@ -24,7 +25,7 @@ DOMAINS := $(filter-out $(LIBRARIES),$(notdir $(patsubst %/,%,$(PACKAGES))))
 STAMP := $(VENV)/.regen-setup
 BIN := $(VENV)/bin
 
-.PHONY: setup test demo bench package-check apt clean
+.PHONY: setup test demo zoo bench package-check apt clean
 
 setup: $(STAMP)
 
@@ -65,10 +66,19 @@ demo: setup
 		$(BIN)/regen compare toy --config tiny --run $(OUT)/toy; \
 		echo "toy $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; fi; \
 	for d in $$domains; do [ "$$d" = toy ] && continue; t=$$(date +%s); \
-		echo "=== demo: $$d ==="; $(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d; \
+		if $(BIN)/python -c "import sys; from regen_core.pretrained import shipped; sys.exit(0 if shipped(['$$d']) else 1)"; then \
+			echo "=== demo: $$d, the shipped model ==="; $(BIN)/python -m regen_$$d.showcase --out $(OUT)/$$d/shipped; \
+		else echo "=== demo: $$d: this checkout ships no trained $$d model yet (python -m regen_$$d.zoo builds it) ==="; fi; \
+		echo "=== demo: $$d, a live training on this machine ==="; $(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d; \
 		echo "$$d $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; done; \
 	echo; echo "demo outputs are in $(OUT)/ (wall time per domain: $$(paste -sd, $(OUT)/timings.txt | sed 's/,/, /g')):"; \
-	for r in $$(find $(OUT) -name report.md | sort); do echo "  report: $$r"; done
+	for r in $$(find $(OUT) -name report.md -o -name outputs.md | sort); do echo "  $$r"; done
+
+# the shipped models, from scratch (preset zoo, resumable: finished stages are kept), installed into the packages
+ZOO_OUT ?= zoo-out
+zoo: setup
+	@set -e; for d in $(if $(filter all,$(DOMAIN)),$(DOMAINS),$(DOMAIN)); do echo "=== zoo: $$d ==="; \
+		OMP_NUM_THREADS=1 $(BIN)/python -m regen_$$d.zoo --out $(ZOO_OUT) --install; done; $(BIN)/regen zoo
 
 bench: setup
 	@set -e; mkdir -p $(BENCH_OUT); \
