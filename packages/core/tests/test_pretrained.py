@@ -182,3 +182,12 @@ def test_init_refuses_a_setting_that_changes_the_model(shipped_toy, tmp_path, ca
     assert "pairing.hidden: model 16, this run 32" in err
     assert not run.exists() or {p.name for p in run.iterdir()} <= {".regen-run.lock"}  # refused before anything was written
     assert cli.main(["train", "toy", "--stage", "generate", "--init", str(tmp_path / "nowhere"), "--run", str(run)]) == 2
+
+
+def test_a_domain_evaluate_defaults_to_its_shipped_model(shipped_toy, tmp_path, capsys):
+    from regen_core.cli import domain_main
+
+    assert domain_main("toy", "evaluate", ["--out", str(tmp_path / "ev"), "evaluate.seeds=[0]"]) == 0
+    assert (tmp_path / "ev" / "report.md").is_file()
+    assert domain_main("toy", "evaluate", []) == 2  # a shipped model is never written to: --out is needed
+    assert "give --out" in capsys.readouterr().err

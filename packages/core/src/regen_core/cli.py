@@ -114,7 +114,7 @@ def _model_spec(args: argparse.Namespace) -> str:
     """The model a command loads: ``--model`` (a shipped name, a folder, ORG/NAME) or ``--run`` (a run folder)."""
     if args.model and args.run:
         raise InputError("give --model or --run, not both (--run RUN means --model RUN)")
-    spec = args.model or args.run
+    spec = args.model or args.run or ("pretrained" if args.for_pairing else None)
     if not spec:
         from .pretrained import shipped
 
@@ -126,7 +126,7 @@ def _model_spec(args: argparse.Namespace) -> str:
 def cmd_sample(args: argparse.Namespace) -> int:
     from .pretrained import from_pretrained
 
-    pairing, models = from_pretrained(_model_spec(args))
+    pairing, models = from_pretrained(_model_spec(args), args.for_pairing)
     if args.x is not None:
         x = pairing.parse_x(args.x) if isinstance(pairing, ParsesX) else args.x
         reference = None
@@ -173,7 +173,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import run_config_class
     from .pretrained import PROVENANCE, from_pretrained, resolve
 
-    run = resolve(_model_spec(args))
+    run = resolve(_model_spec(args), args.for_pairing)
     if not (run / "run_config.json").is_file():  # before the lock, which would create the folder
         raise PipelineError(f"{run} is not a regen run folder (no run_config.json)")
     packaged = (run / PROVENANCE).is_file()
@@ -292,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sample", help="sample Y (and Y') from a trained or shipped model")
     sp.add_argument("--model", help=model_help)
     sp.add_argument("--run", help="a run folder (same as --model RUN)")
+    sp.add_argument("--for-pairing", help=argparse.SUPPRESS)  # python -m regen_<domain>.sample: its shipped model
     sp.add_argument("--x", help="the condition X as text (parsed by the pairing)")
     sp.add_argument("--split", default="test")
     sp.add_argument("--index", type=int, default=0, help="test example to take X from when --x is not given")
@@ -304,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("evaluate", help="evaluate regeneration vs direct of a trained run or a shipped model")
     sp.add_argument("--model", help=model_help)
     sp.add_argument("--run", help="a run folder (same as --model RUN)")
+    sp.add_argument("--for-pairing", help=argparse.SUPPRESS)  # python -m regen_<domain>.evaluate: its shipped model
     sp.add_argument("--out", help="report folder (default RUN/evaluation; required for a shipped model)")
     sp.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. evaluate.seeds=[0,1,2,3]")
     sp.set_defaults(func=cmd_evaluate)
@@ -362,6 +364,8 @@ def domain_main(pairing: str, command: str, argv: Sequence[str] | None = None) -
     argv = list(sys.argv[1:] if argv is None else argv)
     if command in ("train", "extract", "compare"):
         return main([command, pairing, *argv])
+    if command in ("evaluate", "sample"):  # without --model / --run: the model this package ships
+        return main([command, "--for-pairing", pairing, *argv])
     return main([command, *argv])
 
 
