@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from regen_core import checkpoint as ckpt
 from regen_core import cli, pretrained, zoo
 from regen_core.pretrained import PretrainedError
 
@@ -61,7 +62,7 @@ def test_reevaluation_catches_changed_weights(packaged, tmp_path):
     tensors = {k: (v + 0.5 if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
     save_file(tensors, str(path))
     manifest = json.loads((path.parent / "manifest.json").read_text())
-    manifest["model.safetensors"] = {"sha256": pretrained._sha256(path), "bytes": path.stat().st_size}
+    manifest["model.safetensors"] = {"sha256": ckpt.sha256_file(path), "bytes": path.stat().st_size}
     (path.parent / "manifest.json").write_text(json.dumps(manifest))
     pretrained.update_provenance(copy, files=pretrained.file_checksums(copy))
     assert zoo.reevaluate(copy)["mismatches"]

@@ -10,13 +10,11 @@ package ships.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from regen_core.errors import cli_main
 
 
 def transcribe_set(models: dict[str, Any], rows: list[dict], sample_rate: int) -> list[dict]:
@@ -72,26 +70,20 @@ def showcase(model: str | Path, out: str | Path, *, n: int = 10, fsdd_dir: str |
                          f"real FSDD speech) by both sides, with the phonemes Y' and their times, and each set's WER")]
 
 
-@cli_main("python -m regen_asr.showcase")
 def main(argv: Sequence[str] | None = None) -> int:
-    from regen_core.cli_common import add_model_arg, model_folder, set_threads
-    from regen_core.showcase import model_card, print_outputs, write_summary
+    from regen_core import showcase as sc
 
-    p = argparse.ArgumentParser(prog="python -m regen_asr.showcase", description=__doc__.split("\n\n")[0])
-    add_model_arg(p, "asr")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n", type=int, default=10, help="utterances per set")
-    p.add_argument("--fsdd-dir", default=None, help="FSDD folder (default: ../shared/data/fsdd or REGEN_SHARED_DATA)")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    set_threads(args.threads)
-    folder = model_folder(args.model, "asr")
-    outputs = showcase(folder, args.out, n=args.n, fsdd_dir=args.fsdd_dir)
-    summary = write_summary(args.out, "asr: transcripts of held-out and real speech", outputs, [model_card(folder)])
-    print((Path(args.out) / "transcripts.md").read_text())
-    print_outputs(outputs)
-    print(f"summary: {summary}")
-    return 0
+    def run(model: Path, out: Path, args) -> list:
+        outputs = showcase(model, out, n=args.n, fsdd_dir=args.fsdd_dir)
+        print(outputs[0].path.read_text())
+        return outputs
+
+    def add_args(p) -> None:
+        p.add_argument("--n", type=int, default=10, help="utterances per set")
+        p.add_argument("--fsdd-dir", default=None, help="FSDD folder (default: ../shared/data/fsdd or REGEN_SHARED_DATA)")
+
+    return sc.main(argv, prog="python -m regen_asr.showcase", doc=__doc__, pairing="asr",
+                   title="asr: transcripts of held-out and real speech", run=run, add_args=add_args)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ class CheckpointError(RegenError, RuntimeError):
 # -- files --------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -94,7 +95,7 @@ class FolderWriter:
         for p in sorted(self.tmp.iterdir()):
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
-            manifest[p.name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+            manifest[p.name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         with open(self.tmp / MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2, sort_keys=True)
             f.flush()
@@ -136,7 +137,7 @@ def verify(folder: str | Path) -> dict[str, Any]:
         size = p.stat().st_size
         if size != entry["bytes"]:
             raise CheckpointError(f"checkpoint file {p} has {size} bytes, expected {entry['bytes']} (truncated?)")
-        if _sha256(p) != entry["sha256"]:
+        if sha256_file(p) != entry["sha256"]:
             raise CheckpointError(f"checkpoint file {p} does not match its SHA-256 in {MANIFEST} (tampered or corrupt)")
     return manifest
 

@@ -18,7 +18,6 @@ run folder, a folder downloaded from the Hugging Face Hub (``hf download ORG/NAM
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -129,17 +128,9 @@ def resolve(spec: str | os.PathLike | None, pairing: str | None = None) -> Path:
 # -- checking ----------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def file_checksums(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` except provenance.json, by relative POSIX path."""
-    return {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*"))
+    return {p.relative_to(folder).as_posix(): ckpt.sha256_file(p) for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name != PROVENANCE and "__pycache__" not in p.parts}
 
 

@@ -9,9 +9,10 @@ sides' training budgets, the preset, the data and the commit, read from ``proven
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import compare
 from .pretrained import PROVENANCE, read_provenance
@@ -74,3 +75,40 @@ def write_summary(out: str | Path, title: str, outputs: Sequence[Output], cards:
 def print_outputs(outputs: Sequence[Output], log: Any = print) -> None:
     for o in outputs:
         log(f"  {o.path}: {o.what}")
+
+
+def main(argv: Sequence[str] | None, *, prog: str, doc: str | None, pairing: str, title: str,
+         run: Callable[[Path, Path, argparse.Namespace], list[Output]],
+         add_args: Callable[[argparse.ArgumentParser], None] | None = None, several: bool = False) -> int:
+    """The ``main`` of every ``python -m regen_<domain>.showcase``: ``--model`` (default: the shipped model of
+    ``pairing``; repeatable when ``several``), ``--out``, ``--threads`` and the domain's own flags (``add_args``);
+    ``run(model_folder, out, args)`` writes the files; then ``OUT/outputs.md`` with the models' cards."""
+    from .cli_common import add_model_arg, model_folder, set_threads
+    from .errors import cli_main
+
+    p = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
+    if several:
+        p.add_argument("--model", action="append", metavar="MODEL",
+                       help=f"pretrained (default: the {pairing} model this package ships), another shipped name or a "
+                            f"run folder; repeatable")
+    else:
+        add_model_arg(p, pairing)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    if add_args is not None:
+        add_args(p)
+
+    def go(args: argparse.Namespace) -> int:
+        set_threads(args.threads)
+        specs = (args.model or ["pretrained"]) if several else [args.model]
+        outputs, cards = [], []
+        for spec in specs:
+            folder = model_folder(spec, pairing)
+            outputs += run(folder, Path(args.out) / folder.name if several else Path(args.out), args)
+            cards.append(model_card(folder))
+        summary = write_summary(args.out, title, outputs, cards)
+        print_outputs(outputs)
+        print(f"summary: {summary}")
+        return 0
+
+    return cli_main(prog)(go)(p.parse_args(argv))

@@ -238,6 +238,11 @@ def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: st
     return cli_main(prog)(run)(p.parse_args(argv))
 
 
+def domain_main(pairings: Sequence[str], prog: str) -> Callable[[Sequence[str] | None], int]:
+    """The ``main`` of a domain's ``zoo.py``: :func:`main` for the pairings that package ships."""
+    return lambda argv=None: main(argv, pairings=pairings, prog=prog)
+
+
 def _package_variant(args: argparse.Namespace, pairings: Sequence[str]) -> int:
     from .pipeline import load_model, final_dir
     from .contract import STAGES

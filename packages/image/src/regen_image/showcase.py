@@ -9,11 +9,9 @@ files and the models' cards.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
-from regen_core.errors import cli_main
 
 
 def showcase(model: str | Path, out: str | Path, *, n: int = 8, seed: int = 0) -> list:
@@ -48,28 +46,13 @@ def showcase(model: str | Path, out: str | Path, *, n: int = 8, seed: int = 0) -
     return outputs
 
 
-@cli_main("python -m regen_image.showcase")
 def main(argv: Sequence[str] | None = None) -> int:
-    from regen_core.cli_common import model_folder, set_threads
-    from regen_core.showcase import model_card, print_outputs, write_summary
+    from regen_core import showcase as sc
 
-    p = argparse.ArgumentParser(prog="python -m regen_image.showcase", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", action="append", metavar="MODEL",
-                   help="pretrained (default: the image model this package ships), image-vq, image-down, a run folder; repeatable")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n", type=int, default=8, help="samples per class")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    set_threads(args.threads)
-    outputs, cards = [], []
-    for spec in args.model or ["pretrained"]:
-        folder = model_folder(spec, "image")
-        outputs += showcase(folder, Path(args.out) / folder.name, n=args.n)
-        cards.append(model_card(folder))
-    summary = write_summary(args.out, "image: sample grids of every class, both sides", outputs, cards)
-    print_outputs(outputs)
-    print(f"summary: {summary}")
-    return 0
+    return sc.main(argv, prog="python -m regen_image.showcase", doc=__doc__, pairing="image", several=True,
+                   title="image: sample grids of every class, both sides",
+                   run=lambda model, out, args: showcase(model, out, n=args.n),
+                   add_args=lambda p: p.add_argument("--n", type=int, default=8, help="samples per class"))
 
 
 if __name__ == "__main__":

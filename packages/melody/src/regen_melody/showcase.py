@@ -10,11 +10,9 @@ package ships.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
-from regen_core.errors import cli_main
 
 LYRICS = ("Twinkle, twinkle, little star, how I wonder what you are. "
           "Up above the world so high, like a diamond in the sky.")
@@ -54,24 +52,13 @@ def showcase(model: str | Path, out: str | Path, lyrics: str = LYRICS, *, seed: 
     return [Output(Path(p), what) for p, what in rows]
 
 
-@cli_main("python -m regen_melody.showcase")
 def main(argv: Sequence[str] | None = None) -> int:
-    from regen_core.cli_common import add_model_arg, model_folder, set_threads
-    from regen_core.showcase import model_card, print_outputs, write_summary
+    from regen_core import showcase as sc
 
-    p = argparse.ArgumentParser(prog="python -m regen_melody.showcase", description=__doc__.split("\n\n")[0])
-    add_model_arg(p, "melody")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--lyrics", default=LYRICS)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    set_threads(args.threads)
-    folder = model_folder(args.model, "melody")
-    outputs = showcase(folder, args.out, args.lyrics)
-    summary = write_summary(args.out, "melody: a song from lyrics, to hear and read", outputs, [model_card(folder)])
-    print_outputs(outputs)
-    print(f"summary: {summary}")
-    return 0
+    return sc.main(argv, prog="python -m regen_melody.showcase", doc=__doc__, pairing="melody",
+                   title="melody: a song from lyrics, to hear and read",
+                   run=lambda model, out, args: showcase(model, out, args.lyrics),
+                   add_args=lambda p: p.add_argument("--lyrics", default=LYRICS))
 
 
 if __name__ == "__main__":

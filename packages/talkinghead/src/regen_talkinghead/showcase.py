@@ -9,13 +9,11 @@ defaults to the model this package ships (a real photo uses its trained generato
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from regen_core.errors import cli_main
 
 SENTENCE = "Hello! I am a photograph, and a model trained on this computer moves my lips."
 
@@ -65,25 +63,16 @@ def showcase(model: str | Path, out: str | Path, photo_path: str | None = None, 
     return outputs
 
 
-@cli_main("python -m regen_talkinghead.showcase")
 def main(argv: Sequence[str] | None = None) -> int:
-    from regen_core.cli_common import add_model_arg, model_folder, set_threads
-    from regen_core.showcase import model_card, print_outputs, write_summary
+    from regen_core import showcase as sc
 
-    p = argparse.ArgumentParser(prog="python -m regen_talkinghead.showcase", description=__doc__.split("\n\n")[0])
-    add_model_arg(p, "talkinghead")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--photo", default=None, help="a portrait photo (default: scikit-image's astronaut)")
-    p.add_argument("--text", default=SENTENCE, help="the sentence espeak-ng speaks")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    set_threads(args.threads)
-    folder = model_folder(args.model, "talkinghead")
-    outputs = showcase(folder, args.out, args.photo, sentence=args.text)
-    summary = write_summary(args.out, "talkinghead: a real photo speaking", outputs, [model_card(folder)])
-    print_outputs(outputs)
-    print(f"summary: {summary}")
-    return 0
+    def add_args(p) -> None:
+        p.add_argument("--photo", default=None, help="a portrait photo (default: scikit-image's astronaut)")
+        p.add_argument("--text", default=SENTENCE, help="the sentence espeak-ng speaks")
+
+    return sc.main(argv, prog="python -m regen_talkinghead.showcase", doc=__doc__, pairing="talkinghead",
+                   title="talkinghead: a real photo speaking", add_args=add_args,
+                   run=lambda model, out, args: showcase(model, out, args.photo, sentence=args.text))
 
 
 if __name__ == "__main__":

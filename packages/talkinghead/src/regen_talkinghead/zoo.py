@@ -1,23 +1,9 @@
-"""Build the talkinghead models this package ships: ``python -m regen_talkinghead.zoo --out DIR [--install]``.
+"""``python -m regen_talkinghead.zoo --out DIR [--install]``: build the models this package ships (:mod:`regen_core.zoo`)."""
 
-Trains every stage with the ``zoo`` preset, evaluates regeneration vs direct on the test split, packages
-the models (float16 where the headline metric allows) with their provenance; see :mod:`regen_core.zoo`.
-``--config toy`` checks the recipe in seconds.
-"""
+from regen_core.zoo import domain_main
 
-from __future__ import annotations
-
-from typing import Sequence
-
-from regen_core import zoo
-
-#: The pairings whose models this package ships.
-PAIRINGS = ("talkinghead",)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return zoo.main(argv, pairings=PAIRINGS, prog="python -m regen_talkinghead.zoo")
-
+PAIRINGS = ("talkinghead",)  # the pairings whose models this package ships
+main = domain_main(PAIRINGS, "python -m regen_talkinghead.zoo")
 
 if __name__ == "__main__":
     raise SystemExit(main())

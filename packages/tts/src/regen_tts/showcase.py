@@ -8,14 +8,12 @@ model). ``--model`` defaults to the model this package ships.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from regen_core.errors import cli_main
 
 SENTENCES = (
     "Hello there, how are you today?",
@@ -56,24 +54,14 @@ def showcase(model: str | Path, out: str | Path, sentences: Sequence[str] = SENT
     return outputs
 
 
-@cli_main("python -m regen_tts.showcase")
 def main(argv: Sequence[str] | None = None) -> int:
-    from regen_core.cli_common import add_model_arg, model_folder, set_threads
-    from regen_core.showcase import model_card, print_outputs, write_summary
+    from regen_core import showcase as sc
 
-    p = argparse.ArgumentParser(prog="python -m regen_tts.showcase", description=__doc__.split("\n\n")[0])
-    add_model_arg(p, "tts")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--text", action="append", help="a sentence to speak (repeatable; default: three built-in ones)")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    set_threads(args.threads)
-    folder = model_folder(args.model, "tts")
-    outputs = showcase(folder, args.out, args.text or SENTENCES)
-    summary = write_summary(args.out, "tts: typed sentences, every voice, both sides", outputs, [model_card(folder)])
-    print_outputs(outputs)
-    print(f"summary: {summary}")
-    return 0
+    return sc.main(argv, prog="python -m regen_tts.showcase", doc=__doc__, pairing="tts",
+                   title="tts: typed sentences, every voice, both sides",
+                   run=lambda model, out, args: showcase(model, out, args.text or SENTENCES),
+                   add_args=lambda p: p.add_argument("--text", action="append",
+                                                     help="a sentence to speak (repeatable; default: three built-in ones)"))
 
 
 if __name__ == "__main__":
