@@ -15,8 +15,8 @@ DOMAIN ?= all
 OUT ?= demo-out
 BENCH_OUT ?= bench/results
 
-# optional extras the tests exercise (ONNX export and onnxruntime inference)
-SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx]
+# optional extras the tests exercise (ONNX export and onnxruntime inference, the regen serve web page)
+SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx] packages/core[serve]
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 # Domains have a demo and a bench; core and the shared speech library are not domains.
 LIBRARIES := core speech
@@ -32,7 +32,7 @@ $(STAMP): Makefile $(wildcard packages/*/pyproject.toml) $(wildcard packages/*/a
 	@$(MAKE) --no-print-directory apt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet "pytest>=7.4" "pytest-timeout>=2.2" "poetry>=2.0" \
+	$(BIN)/python -m pip install --quiet "pytest>=7.4" "pytest-timeout>=2.2" "poetry>=2.0" "selenium>=4.15" \
 		$(foreach p,$(PACKAGES),-e $(p:%/=%))
 	$(BIN)/python -m pip install --quiet $(foreach e,$(SETUP_EXTRAS),-e "$(e)")
 	@touch $(STAMP)
