@@ -4,6 +4,7 @@
 #   make test    setup, then the whole test suite
 #   make demo    setup, then the main job on built-in data (DOMAIN=tts for one domain); prints where outputs are
 #   make bench   setup, then every benchmark (quick sizes); JSON under bench/results/
+#   make serve   setup, then `regen serve` (the web page, http://127.0.0.1:7860; SERVE_ARGS="--model tts=runs/tts ...")
 #   make package-check   poetry check + poetry build for every package, core's wheel installed alone in a fresh venv
 
 SHELL := /bin/bash
@@ -14,6 +15,7 @@ TORCH_SPEC ?= torch==2.13.0
 DOMAIN ?= all
 OUT ?= demo-out
 BENCH_OUT ?= bench/results
+SERVE_ARGS ?=
 
 # optional extras the tests exercise (ONNX export and onnxruntime inference, the regen serve web page)
 SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx] packages/core[serve]
@@ -24,7 +26,7 @@ DOMAINS := $(filter-out $(LIBRARIES),$(notdir $(patsubst %/,%,$(PACKAGES))))
 STAMP := $(VENV)/.regen-setup
 BIN := $(VENV)/bin
 
-.PHONY: setup test demo bench package-check apt clean
+.PHONY: setup test demo bench serve package-check apt clean
 
 setup: $(STAMP)
 
@@ -75,6 +77,10 @@ bench: setup
 	for d in $(DOMAINS); do echo "=== bench: $$d ==="; \
 		$(BIN)/python -m regen_$$d.bench --quick --out $(BENCH_OUT)/$$d; done; \
 	echo "benchmark results are in $(BENCH_OUT)/"
+
+# the local web page: a tab per installed pairing; models with SERVE_ARGS="--model PAIRING=RUN ..."
+serve: setup
+	$(BIN)/regen serve $(SERVE_ARGS)
 
 package-check: setup
 	@set -e; for p in . $(PACKAGES); do echo "poetry check: $$p"; (cd $$p && $(CURDIR)/$(BIN)/poetry check); done; \

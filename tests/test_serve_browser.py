@@ -210,8 +210,12 @@ class Page:
         folder = os.environ.get("REGEN_SERVE_SCREENSHOTS")
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            self.d.execute_script("window.scrollTo(0, 0)")
+            size = self.d.get_window_size()
+            height = self.d.execute_script("return document.documentElement.scrollHeight")
+            self.d.set_window_size(size["width"], min(int(height) + 40, 4000))  # the whole page, outputs included
+            time.sleep(0.5)
             self.d.save_screenshot(str(Path(folder) / f"{tab}.png"))
+            self.d.set_window_size(size["width"], size["height"])
 
 
 def cli_error(main: Callable[[list[str]], int], argv: list[str], capsys: Any) -> str:

@@ -122,7 +122,7 @@ def load_tabs(specs: Mapping[str, str], names: Sequence[str] | None = None) -> l
                                           f"serve_tab); use its command line, e.g. `regen sample --run RUN`"))
             continue
         tabs.append(Tab(name, pairing, models))
-    return tabs
+    return sorted(tabs, key=lambda t: bool(t.message))  # the tabs that serve first, in registry order
 
 
 # -- helpers the domains' tabs use ------------------------------------------------------------------
