@@ -164,7 +164,9 @@ class Page:
         self.el(css).click()
 
     def text(self, css: str) -> str:
-        return self.d.find_element(self.By.CSS_SELECTOR, css).text
+        """The visible text of ``css``; of a Markdown output only its own text (not Gradio's "processing" overlay)."""
+        inner = self.d.find_elements(self.By.CSS_SELECTOR, f"{css} [data-testid='markdown-wrapper']")
+        return (inner[0] if inner else self.d.find_element(self.By.CSS_SELECTOR, css)).text
 
     def value(self, css: str) -> str:
         return self.d.find_element(self.By.CSS_SELECTOR, css).get_attribute("value") or ""
@@ -212,7 +214,7 @@ class Page:
             Path(folder).mkdir(parents=True, exist_ok=True)
             size = self.d.get_window_size()
             height = self.d.execute_script("return document.documentElement.scrollHeight")
-            self.d.set_window_size(size["width"], min(int(height) + 40, 4000))  # the whole page, outputs included
+            self.d.set_window_size(size["width"], min(int(height) + 200, 4000))  # the whole page, outputs included
             time.sleep(0.5)
             self.d.save_screenshot(str(Path(folder) / f"{tab}.png"))
             self.d.set_window_size(size["width"], size["height"])
@@ -257,18 +259,25 @@ def test_tts_tab(driver, server, tts_run, tmp_path, capsys):
     assert page.media_duration(second) > 0
 
 
+def _seconds(path: Path) -> float:
+    import soundfile as sf
+
+    return sf.info(str(path)).duration
+
+
 def test_asr_tab(driver, server, files):
+    hello = f"{_seconds(files['hello']):.2f} s of audio"
     page = Page(driver, server, "asr")
     page.upload("asr-audio", files["hello"])
     page.click("#asr-run")
-    page.wait_text("#asr-timing", "0.71 s of audio")
+    page.wait_text("#asr-timing", hello)
     assert page.value("#asr-text textarea").strip()  # a transcript (a toy model's: not judged)
     assert page.value("#asr-direct textarea").strip()
     phonemes = page.value("#asr-phonemes textarea").split()
     assert phonemes  # Y'
     table = page.text("#asr-timestamps").split()  # a virtual table: the rows in view, phoneme start end
     times = [float(v) for v in table if v.replace(".", "", 1).isdigit()]
-    assert phonemes[0] in table and len(times) >= 2 and all(0 <= t <= 0.72 for t in times)
+    assert phonemes[0] in table and len(times) >= 2 and all(0 <= t <= _seconds(files["hello"]) + 0.05 for t in times)
     page.screenshot("asr")
     # a file that is not audio: regen_speech's typed error
     page.clear_upload("asr-audio")
@@ -282,8 +291,8 @@ def test_asr_tab(driver, server, files):
     # the next good request works
     page.upload("asr-audio", files["longer"])
     page.click("#asr-run")
-    page.wait_text("#asr-timing", "s of audio, RTF")
-    assert "0.71 s of audio" not in page.text("#asr-timing")
+    page.wait(lambda: "s of audio, RTF" in (t := page.text("#asr-timing")) and hello not in t,
+              "the transcript of the longer speech")
     assert page.value("#asr-text textarea").strip()
 
 
@@ -345,7 +354,7 @@ def test_talkinghead_tab(driver, server, files):
     page.wait_text("#talkinghead-timing", "frames at 25 fps")
     video = page.wait(lambda: driver.find_element(page.By.CSS_SELECTOR, "#talkinghead-video video").get_attribute("src"),
                       "the regeneration video")
-    assert page.media_duration(video, "video") > 0.5  # 0.71 s of speech
+    assert page.media_duration(video, "video") > 0
     assert "extract (photo" in page.text("#talkinghead-timing")
     assert page.image_size("talkinghead-y-prime")[0] > 100
     page.screenshot("talkinghead")
@@ -358,10 +367,10 @@ def test_talkinghead_tab(driver, server, files):
     page.clear_upload("talkinghead-audio")
     page.upload("talkinghead-audio", files["longer"])
     page.click("#talkinghead-run")
-    page.wait(lambda: "18 frames" not in (t := page.text("#talkinghead-timing")) and "frames at 25 fps" in t,
-              "the video of the longer speech")
+    longer = f"({_seconds(files['longer']):.2f} s of speech)"
+    page.wait(lambda: longer in page.text("#talkinghead-timing"), "the video of the longer speech")
     video = driver.find_element(page.By.CSS_SELECTOR, "#talkinghead-video video").get_attribute("src")
-    assert page.media_duration(video, "video") > 2
+    assert page.media_duration(video, "video") > _seconds(files["hello"])
 
 
 def test_tab_without_model_says_how_to_train_one(driver, server):

@@ -21,6 +21,7 @@ inside functions, so ``import regen_core`` stays lean.
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
 import time
 from contextlib import contextmanager
@@ -201,8 +202,6 @@ def output_path(name: str, suffix: str) -> Path:
     """A fresh file name in :func:`output_dir` (``name`` + a counter + ``suffix``)."""
     folder = output_dir()
     fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=suffix, dir=folder)
-    import os
-
     os.close(fd)
     return Path(path)
 

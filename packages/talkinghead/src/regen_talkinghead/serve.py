@@ -18,18 +18,22 @@ from .animate import PhotoAnimator, animate, is_photo, load_condition
 
 
 def coefficients_png(y_prime: np.ndarray, fps: int, title: str) -> str:
-    """Y' (T, D) as curves over time (one line per coefficient) -> PNG path."""
+    """Y' (T, D) as curves over time -> PNG path: the coefficients that move (expression, pose), each centred on its
+    mean; the constant ones (the face's identity) are counted in the title, not drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     a = np.asarray(y_prime, np.float32)
+    moving = np.flatnonzero(a.std(axis=0) > 1e-6) if len(a) > 1 else np.arange(a.shape[1])
     t = np.arange(len(a)) / fps
     fig, ax = plt.subplots(figsize=(8, 2.6))
-    ax.plot(t, a, linewidth=0.8)
+    ax.plot(t, a[:, moving] - a[:, moving].mean(axis=0), linewidth=0.8)
     ax.set_xlabel("seconds")
-    ax.set_title(f"{title}: {a.shape[0]} frames x {a.shape[1]} coefficients", fontsize=9)
+    ax.set_ylabel("minus its mean")
+    ax.set_title(f"{title}: {a.shape[0]} frames x {a.shape[1]} coefficients ({len(moving)} moving, drawn; "
+                 f"{a.shape[1] - len(moving)} constant)", fontsize=9)
     fig.tight_layout()
     path = output_path("talkinghead-y-prime", ".png")
     fig.savefig(path, dpi=80)
@@ -114,14 +118,16 @@ def build_tab(pairing: Any, models: Mapping[str, Any]) -> None:
     tab = Tab(pairing, models)
     with gr.Row():
         photo = gr.Image(label="portrait photo (empty: a synthetic face)", type="filepath", image_mode=None,
-                         format="png", elem_id="talkinghead-photo")
+                         format="png", height=360, elem_id="talkinghead-photo")
         speech = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech (WAV, FLAC; or record)",
                           elem_id="talkinghead-audio")
     seed = gr.Number(0, precision=0, label="seed", elem_id="talkinghead-seed")
     run = gr.Button("Animate", variant="primary", elem_id="talkinghead-run")
     with gr.Row():
-        video = gr.Video(label="regeneration: speech -> Y' -> video", interactive=False, elem_id="talkinghead-video")
-        direct = gr.Video(label="direct baseline: speech -> video", interactive=False, elem_id="talkinghead-direct")
+        video = gr.Video(label="regeneration: speech -> Y' -> video", interactive=False, height=360,
+                         elem_id="talkinghead-video")
+        direct = gr.Video(label="direct baseline: speech -> video", interactive=False, height=360,
+                          elem_id="talkinghead-direct")
     y_prime = gr.Image(label="Y': face coefficients over time", type="filepath", interactive=False,
                        elem_id="talkinghead-y-prime")
     timing = gr.Markdown(elem_id="talkinghead-timing")
