@@ -126,6 +126,27 @@ def test_the_page_builds_with_a_tab_per_pairing():
     assert type(app).__name__ == "Blocks"
 
 
+def test_upload_limit_is_a_size():
+    assert serve.check_file_size("10MB") == "10mb" and serve.check_file_size(" 0.5 gb") == "0.5gb"
+    for bad in ("ten", "10", "0mb", "-1mb", "10 tb"):
+        with pytest.raises(InputError, match="--max-file-size"):
+            serve.check_file_size(bad)
+
+
+def test_a_taken_port_is_one_line():
+    pytest.importorskip("gradio", reason="the serve extra (gradio) is not installed")
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = serve.build_app([serve.Tab("toy", message="no model")])
+        with pytest.raises(serve.ServeError, match=f"cannot serve on 127.0.0.1:{port}"):
+            serve.launch(app, port=port, block=False)
+        app.close()
+
+
 def test_cli_refuses_bad_model_specs_before_starting(capsys):
     from regen_core import cli
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
 import time
 from contextlib import contextmanager
@@ -231,18 +232,34 @@ def build_app(tabs: Sequence[Tab]) -> Any:
     return app
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)\s*$", re.IGNORECASE)
+
+
+def check_file_size(text: str) -> str:
+    """``--max-file-size``: a size such as ``500kb``, ``10mb`` or ``1gb`` (Gradio's notation), else :class:`InputError`."""
+    m = _SIZE.match(str(text))
+    if m is None or float(m.group(1)) <= 0:
+        raise InputError(f"--max-file-size {text!r}: expected a positive size such as 500kb, 10mb or 1gb")
+    return f"{m.group(1)}{m.group(2).lower()}"
+
+
 def launch(app: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_file_size: str = DEFAULT_MAX_FILE_SIZE,
            block: bool = True) -> Any:
     """Start the server (``block=False`` returns at once, for tests); uploads above ``max_file_size`` are refused."""
+    max_file_size = check_file_size(max_file_size)
     app.queue(default_concurrency_limit=1)  # one request at a time: the models are not thread-safe
-    return app.launch(server_name=host, server_port=port, max_file_size=max_file_size, prevent_thread_lock=not block,
-                      show_error=True, inbrowser=False, quiet=False, allowed_paths=[str(output_dir())])
+    try:
+        return app.launch(server_name=host, server_port=port, max_file_size=max_file_size, prevent_thread_lock=not block,
+                          show_error=True, inbrowser=False, quiet=False, allowed_paths=[str(output_dir())])
+    except OSError as err:  # the port is taken, the address is not this machine's
+        raise ServeError(f"cannot serve on {host}:{port}: {one_line(err)}") from None
 
 
 def serve(specs: Mapping[str, str], *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           max_file_size: str = DEFAULT_MAX_FILE_SIZE, names: Sequence[str] | None = None, block: bool = True) -> Any:
     """Load every tab's models, build the page and serve it (``regen serve``)."""
-    require_gradio()  # before any model is loaded: a missing gradio is said first
+    require_gradio()  # before any model is loaded: a missing gradio or a bad size is said first
+    check_file_size(max_file_size)
     tabs = load_tabs(specs, names)
     for tab in tabs:
         print(f"[serve] {tab.name}: {tab.message or 'models ' + ', '.join(tab.models)}")
