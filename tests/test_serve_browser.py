@@ -8,7 +8,8 @@ page shows the typed error (the command line's message), and that the next good 
 Uploads above the server's size limit are refused in the page.
 
 Skips (with the reason) only where Chromium cannot be started. ``REGEN_SERVE_SCREENSHOTS=DIR`` saves a
-screenshot of each tab there (the README's pictures in docs/serve/ are made that way).
+screenshot of each tab there; ``REGEN_SERVE_RUNS=DIR`` serves ``DIR/<domain>/run`` instead of the toy runs
+(the README's pictures in docs/serve/ are made that way, from ``make demo``'s runs).
 """
 
 from __future__ import annotations
@@ -63,12 +64,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+DOMAINS = ("tts", "asr", "melody", "image", "talkinghead")
+
+
 @pytest.fixture(scope="module")
-def server(tts_run, asr_run, melody_run, image_run, talkinghead_run):
+def runs(request) -> dict[str, Path]:
+    """The run folder of each tab: the session's toy runs, or ``REGEN_SERVE_RUNS=DIR``'s ``DIR/<domain>/run``
+    (e.g. ``make demo OUT=DIR``'s runs, for screenshots of models trained longer than toy runs)."""
+    folder = os.environ.get("REGEN_SERVE_RUNS")
+    if folder:
+        return {d: Path(folder) / d / "run" for d in DOMAINS}
+    return {d: request.getfixturevalue(f"{d}_run") for d in DOMAINS}
+
+
+@pytest.fixture(scope="module")
+def server(runs):
     from regen_core.serve import serve
 
     port = _free_port()
-    specs = {"tts": tts_run, "asr": asr_run, "melody": melody_run, "image": image_run, "talkinghead": talkinghead_run}
+    specs = runs
     app, _ = serve({k: str(v) for k, v in specs.items()}, port=port, max_file_size=MAX_FILE_SIZE,
                    names=[*specs, "toy"], block=False)
     yield f"http://127.0.0.1:{port}/"
@@ -231,7 +245,7 @@ def cli_error(main: Callable[[list[str]], int], argv: list[str], capsys: Any) ->
 # -- one test per tab -----------------------------------------------------------------------------
 
 
-def test_tts_tab(driver, server, tts_run, tmp_path, capsys):
+def test_tts_tab(driver, server, runs, tmp_path, capsys):
     from regen_tts.synthesize import main as synthesize
 
     page = Page(driver, server, "tts")
@@ -248,7 +262,7 @@ def test_tts_tab(driver, server, tts_run, tmp_path, capsys):
     assert "generate" in timing and "regenerate" in timing and "direct" in timing and "Y':" in timing
     page.screenshot("tts")
     # bad input: empty text -> the command line's message, in the page
-    expected = cli_error(synthesize, ["--text", "", "--model", str(tts_run), "--out", str(tmp_path / "x.wav")], capsys)
+    expected = cli_error(synthesize, ["--text", "", "--model", str(runs["tts"]), "--out", str(tmp_path / "x.wav")], capsys)
     page.fill("#tts-text textarea", "")
     page.click("#tts-run")
     assert "TextError" in page.toast(expected)
@@ -322,10 +336,10 @@ def test_melody_tab(driver, server):
     assert page.fetch_head(page.link("melody-midi")) == b"MThd"
 
 
-def test_image_tab(driver, server, image_run):
+def test_image_tab(driver, server, runs):
     from regen_core.pipeline import load_run
 
-    pairing, _ = load_run(image_run)
+    pairing, _ = load_run(runs["image"])
     size, k = pairing.config.image_size, pairing.config.num_classes
     page = Page(driver, server, "image")
     page.fill("#image-class input", "3", enter=True)

@@ -49,6 +49,8 @@ def build_tab(pairing: Any, models: Mapping[str, Any]) -> None:
     """The tab's controls (inside an open ``gradio.Tab``)."""
     import gradio as gr
 
+    if hasattr(models.get("regenerate"), "warm_up"):
+        models["regenerate"].warm_up()  # the lexicon decoder is built now, as the CLI does, not in the first request
     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech (WAV, FLAC, OGG; or record)",
                      elem_id="asr-audio")
     run = gr.Button("Transcribe", variant="primary", elem_id="asr-run")
