@@ -4,8 +4,8 @@
 #   make test    setup, then the whole test suite
 #   make demo    setup, then the main job on built-in data (DOMAIN=tts for one domain); prints where outputs are
 #   make bench   setup, then every benchmark (quick sizes); JSON under bench/results/
-#   make serve   setup, then `regen serve` (the web page, http://127.0.0.1:7860; SERVE_ARGS="--model tts=runs/tts ...")
 #   make package-check   poetry check + poetry build for every package, core's wheel installed alone in a fresh venv
+#   make serve   setup, then `regen serve` (the web page, http://127.0.0.1:7860; SERVE_ARGS="--model tts=runs/tts ...")
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -17,8 +17,10 @@ OUT ?= demo-out
 BENCH_OUT ?= bench/results
 SERVE_ARGS ?=
 
-# optional extras the tests exercise (ONNX export and onnxruntime inference, the regen serve web page)
-SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx] packages/core[serve]
+# optional extras the tests exercise (ONNX export and onnxruntime inference)
+SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx]
+# regen serve's web page (gradio), which the browser test drives
+SETUP_EXTRAS += packages/core[serve]
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 # Domains have a demo and a bench; core and the shared speech library are not domains.
 LIBRARIES := core speech
@@ -26,7 +28,7 @@ DOMAINS := $(filter-out $(LIBRARIES),$(notdir $(patsubst %/,%,$(PACKAGES))))
 STAMP := $(VENV)/.regen-setup
 BIN := $(VENV)/bin
 
-.PHONY: setup test demo bench serve package-check apt clean
+.PHONY: setup test demo bench package-check apt clean
 
 setup: $(STAMP)
 
@@ -79,6 +81,7 @@ bench: setup
 	echo "benchmark results are in $(BENCH_OUT)/"
 
 # the local web page: a tab per installed pairing; models with SERVE_ARGS="--model PAIRING=RUN ..."
+.PHONY: serve
 serve: setup
 	$(BIN)/regen serve $(SERVE_ARGS)
 
