@@ -19,14 +19,14 @@ SERVE_ARGS ?=
 
 # optional extras the tests exercise (ONNX export and onnxruntime inference)
 SETUP_EXTRAS := packages/tts[onnx] packages/asr[onnx] packages/image[onnx]
-# regen serve's web page (gradio), which the browser test drives
-SETUP_EXTRAS += packages/core[serve]
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 # Domains have a demo and a bench; core and the shared speech library are not domains.
 LIBRARIES := core speech
 DOMAINS := $(filter-out $(LIBRARIES),$(notdir $(patsubst %/,%,$(PACKAGES))))
 STAMP := $(VENV)/.regen-setup
 BIN := $(VENV)/bin
+# and regen serve's web page (gradio), which the browser test drives
+SETUP_EXTRAS += packages/core[serve]
 
 .PHONY: setup test demo bench package-check apt clean
 
