@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
     sp.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     sp.add_argument("--model", action="append", default=[], metavar="PAIRING=SPEC",
-                    help="the models of one tab: a run folder (repeat per pairing); default: the shipped model")
+                    help="the models of one tab: a run folder (repeat per pairing); default: the model its package ships, "
+                         "if any (else the tab says how to train one)")
     sp.add_argument("--only", action="append", default=[], metavar="PAIRING", help="serve only these tabs (repeat)")
     sp.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE,
                     help=f"largest upload accepted, e.g. 5mb (default {DEFAULT_MAX_FILE_SIZE})")
