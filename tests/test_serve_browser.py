@@ -385,6 +385,13 @@ def test_talkinghead_tab(driver, server, files):
     page.wait(lambda: longer in page.text("#talkinghead-timing"), "the video of the longer speech")
     video = driver.find_element(page.By.CSS_SELECTOR, "#talkinghead-video video").get_attribute("src")
     assert page.media_duration(video, "video") > _seconds(files["hello"])
+    # no photo: a synthetic face, drawn by the run's renderer and, beside it, by the direct baseline
+    page.clear_upload("talkinghead-photo")
+    page.click("#talkinghead-run")
+    page.wait_text("#talkinghead-timing", "no photo given")
+    direct = page.wait(lambda: driver.find_element(page.By.CSS_SELECTOR, "#talkinghead-direct video").get_attribute("src"),
+                       "the direct baseline's video")
+    assert page.media_duration(direct, "video") > 0
 
 
 def test_tab_without_model_says_how_to_train_one(driver, server):
