@@ -249,10 +249,14 @@ def launch(app: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_
     max_file_size = check_file_size(max_file_size)
     app.queue(default_concurrency_limit=1)  # one request at a time: the models are not thread-safe
     try:
-        return app.launch(server_name=host, server_port=port, max_file_size=max_file_size, prevent_thread_lock=not block,
-                          show_error=True, inbrowser=False, quiet=False, allowed_paths=[str(output_dir())])
+        started = app.launch(server_name=host, server_port=port, max_file_size=max_file_size, prevent_thread_lock=True,
+                             show_error=True, inbrowser=False, quiet=True, allowed_paths=[str(output_dir())])
     except OSError as err:  # the port is taken, the address is not this machine's
         raise ServeError(f"cannot serve on {host}:{port}: {one_line(err)}") from None
+    print(f"[serve] open http://{host}:{port} (uploads up to {max_file_size}; Ctrl+C stops)", flush=True)
+    if block:
+        app.block_thread()  # until Ctrl+C
+    return started
 
 
 def serve(specs: Mapping[str, str], *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
