@@ -6,6 +6,7 @@
 #   make bench   setup, then every benchmark (quick sizes); JSON under bench/results/
 #   make zoo     setup, then build the shipped models from scratch (DOMAIN=tts for one) and install them
 #   make package-check   poetry check + poetry build for every package, core's wheel installed alone in a fresh venv
+#   make serve   setup, then `regen serve` (the web page, http://127.0.0.1:7860; SERVE_ARGS="--model tts=runs/tts ...")
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,6 +16,7 @@ TORCH_SPEC ?= torch==2.13.0
 DOMAIN ?= all
 OUT ?= demo-out
 BENCH_OUT ?= bench/results
+SERVE_ARGS ?=
 
 # optional extras the tests exercise (ONNX export and onnxruntime inference; the peer vocoder and recogniser)
 SETUP_EXTRAS := packages/tts[onnx,peers] packages/asr[onnx,peer] packages/image[onnx]
@@ -24,6 +26,8 @@ LIBRARIES := core speech
 DOMAINS := $(filter-out $(LIBRARIES),$(notdir $(patsubst %/,%,$(PACKAGES))))
 STAMP := $(VENV)/.regen-setup
 BIN := $(VENV)/bin
+# and regen serve's web page (gradio), which the browser test drives
+SETUP_EXTRAS += packages/core[serve]
 
 .PHONY: setup test demo zoo bench package-check apt clean
 
@@ -33,7 +37,7 @@ $(STAMP): Makefile $(wildcard packages/*/pyproject.toml) $(wildcard packages/*/a
 	@$(MAKE) --no-print-directory apt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet "pytest>=7.4" "pytest-timeout>=2.2" "poetry>=2.0" \
+	$(BIN)/python -m pip install --quiet "pytest>=7.4" "pytest-timeout>=2.2" "poetry>=2.0" "selenium>=4.15" \
 		$(foreach p,$(PACKAGES),-e $(p:%/=%))
 	$(BIN)/python -m pip install --quiet $(foreach e,$(SETUP_EXTRAS),-e "$(e)")
 	@touch $(STAMP)
@@ -86,6 +90,11 @@ bench: setup
 	for d in $(DOMAINS); do echo "=== bench: $$d ==="; \
 		$(BIN)/python -m regen_$$d.bench --quick --out $(BENCH_OUT)/$$d; done; \
 	echo "benchmark results are in $(BENCH_OUT)/"
+
+# the local web page: a tab per installed pairing; models with SERVE_ARGS="--model PAIRING=RUN ..."
+.PHONY: serve
+serve: setup
+	$(BIN)/regen serve $(SERVE_ARGS)
 
 package-check: setup
 	@set -e; for p in . $(PACKAGES); do echo "poetry check: $$p"; (cd $$p && $(CURDIR)/$(BIN)/poetry check); done; \

@@ -200,3 +200,9 @@ class ASRPairing:
         wav = folder / f"{name}.wav"
         save_wav(wav, audio, self.config.sample_rate)
         return [png, txt, wav]
+
+    def serve_tab(self, models: Any) -> None:
+        """Its tab of ``regen serve`` (:mod:`regen_asr.serve`; gradio is imported there)."""
+        from .serve import build_tab
+
+        build_tab(self, models)

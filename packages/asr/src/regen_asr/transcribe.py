@@ -34,6 +34,7 @@ class Transcript:
     audio_seconds: float  # duration of the audio
     direct: str | None = None  # the direct baseline's transcript, when asked for
     notes: list[str] = field(default_factory=list)  # conversions applied when reading the file
+    steps: dict[str, float] = field(default_factory=dict)  # wall seconds per step: generate, regenerate, direct
 
     @property
     def rtf(self) -> float:
@@ -46,17 +47,24 @@ def transcribe_audio(audio: np.ndarray, models: dict[str, Any], *, sample_rate: 
     gen, p2g = models["generate"], models["regenerate"]
     phonemes: list[TimedToken] = []
     texts: list[str] = []
-    for window in gen.transcribe_tokens(audio):
+    t1 = time.perf_counter()
+    windows = gen.transcribe_tokens(audio)  # X -> Y': timed phonemes, one list per window
+    steps = {"generate": time.perf_counter() - t1}
+    t1 = time.perf_counter()
+    for window in windows:
         toks = [t.token for t in window]
         # 1. clean separators the CTC may repeat, then 2. regenerate the window's text
         text = p2g.sample([t for i, t in enumerate(toks) if t != WORD_SEP or (0 < i and toks[i - 1] != WORD_SEP)])
         texts.append(text)
         phonemes.extend(window)
-    result = Transcript(" ".join(t for t in texts if t), phonemes, 0.0, len(audio) / sample_rate)
+    steps["regenerate"] = time.perf_counter() - t1
+    result = Transcript(" ".join(t for t in texts if t), phonemes, 0.0, len(audio) / sample_rate, steps=steps)
     if direct:
         if "direct" not in models:
             raise ValueError("this run has no trained direct baseline (direct/final)")
+        t1 = time.perf_counter()
         result.direct = models["direct"].sample(audio)
+        steps["direct"] = time.perf_counter() - t1
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -11,6 +11,7 @@
     regen new-pairing NAME --out DIR
     regen export   PAIRING --onnx DIR --run RUN
     regen study    [PAIRING ...] --config quick|study|gpu|FILE.yaml --out DIR [--jobs N] [--device cpu|cuda] [--plan]
+    regen serve    [--host 127.0.0.1] [--port 7860] [--model PAIRING=SPEC ...] [--only PAIRING ...]
 
 ``--run`` always names a run folder (``DIR/<stage>/``), ``--out`` an output folder; ``--model`` names a
 shipped model (its pairing's name; ``regen zoo`` lists them), a run folder, a downloaded model folder or
@@ -254,6 +255,22 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The web page (:mod:`regen_core.serve`; gradio is imported there, only for this command)."""
+    from .serve import parse_model_args, serve
+
+    installed = registry.names()
+    specs = parse_model_args(args.model, installed)
+    names = None
+    if args.only:
+        unknown = [n for n in args.only if n not in installed]
+        if unknown:
+            raise InputError(f"--only {' '.join(unknown)}: not installed (installed: {', '.join(installed)})")
+        names = list(dict.fromkeys(args.only))
+    serve(specs, host=args.host, port=args.port, max_file_size=args.max_file_size, names=names)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regen", description="Regeneration learning: extract Y', generate X->Y', regenerate Y'->Y, "
                                 "and measure it against the direct X->Y baseline.")
@@ -339,6 +356,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--plan", action="store_true", help="print the grid and its training-time estimate; train nothing")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_study, overrides=[])
+
+    from .serve import DEFAULT_HOST, DEFAULT_MAX_FILE_SIZE, DEFAULT_PORT  # constants only: gradio is not imported
+
+    sp = sub.add_parser("serve", help="a local web page with a tab per installed pairing (needs regen-core[serve])")
+    sp.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
+    sp.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    sp.add_argument("--model", action="append", default=[], metavar="PAIRING=SPEC",
+                    help="the models of one tab: a run folder (repeat per pairing); default: the model its package ships, "
+                         "if any (else the tab says how to train one)")
+    sp.add_argument("--only", action="append", default=[], metavar="PAIRING", help="serve only these tabs (repeat)")
+    sp.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE,
+                    help=f"largest upload accepted, e.g. 5mb (default {DEFAULT_MAX_FILE_SIZE})")
+    sp.set_defaults(func=cmd_serve)
     return p
 
 

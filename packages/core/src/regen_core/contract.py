@@ -213,6 +213,20 @@ class BatchSampler(Protocol):
 
 
 @runtime_checkable
+class ServesTab(Protocol):
+    """Optional (pairing): its tab of ``regen serve``'s web page, ``serve_tab(models)``.
+
+    Called inside an open ``gradio.Tab`` with the models a run folder loads (``{stage: model}``, as
+    :func:`regen_core.pipeline.load_run` returns them); it adds the tab's inputs, outputs and handlers
+    (the domain's ``serve.py``, which imports gradio itself). Handlers raise the domain's
+    :class:`regen_core.errors.RegenError` s for bad input; :func:`regen_core.serve.guard` shows them in the page.
+    Outputs show Y' and the time each step took. Pairings without it get a tab that says so.
+    """
+
+    def serve_tab(self, models: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
 class OnnxExport(Protocol):
     """Optional: a pairing whose trained models export to ONNX offers the classmethod ``export_onnx(run, out)``.
 

@@ -222,6 +222,12 @@ class ImagePairing:
         path = Path(folder) / f"{name}.png"
         return [example_panel(path, title=f"class {x}", y_prime=y_prime, prediction=prediction, reference=reference)]
 
+    def serve_tab(self, models: Any) -> None:
+        """Its tab of ``regen serve`` (:mod:`regen_image.serve`; gradio is imported there)."""
+        from .serve import build_tab
+
+        build_tab(self, models)
+
 
 class ImageVQPairing(ImagePairing):
     """class -> VQ tokens -> image: masked-token prior + the VQ decoder."""

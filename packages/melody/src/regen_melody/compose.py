@@ -19,6 +19,24 @@ from regen_core.atomic import check_output_file, write_text
 from regen_core.errors import OutputPathError, cli_main
 
 
+def make_condition(lyrics: str, *, key: str = "", mode: str = "", meter: str = "", chords: str = "") -> dict[str, Any]:
+    """X for the models: ``{"lyrics", and "key", "mode", "meter", "chords" where given}``, checked: a malformed
+    metre, empty, unsupported or too long lyrics raise the melody package's typed errors."""
+    from .extract import meter_info
+    from .lyrics import syllabify
+
+    if meter:
+        meter_info(meter)
+    syllabify(lyrics)
+    condition: dict[str, Any] = {"lyrics": lyrics}
+    for k, v in (("key", key), ("mode", mode), ("meter", meter)):
+        if v:
+            condition[k] = v
+    if chords:
+        condition["chords"] = chords.replace(",", " ").split()
+    return condition
+
+
 def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", meter: str = "", chords: str = "",
             side: str = "regeneration", seed: int = 0, temperature: float = 1.0,
             decoding: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -28,19 +46,8 @@ def compose(run: str | Path, lyrics: str, *, key: str = "", mode: str = "", mete
     from regen_core.contract import regenerate_pipeline
     from regen_core.pipeline import PipelineError, load_run
 
-    from .extract import meter_info
-    from .lyrics import syllabify
-
-    if meter:
-        meter_info(meter)  # a malformed metre is refused before the run is loaded
-    syllabify(lyrics)  # so are empty, unsupported or too long lyrics
+    condition = make_condition(lyrics, key=key, mode=mode, meter=meter, chords=chords)  # before the run is loaded
     _, models = load_run(run)
-    condition: dict[str, Any] = {"lyrics": lyrics}
-    for k, v in (("key", key), ("mode", mode), ("meter", meter)):
-        if v:
-            condition[k] = v
-    if chords:
-        condition["chords"] = chords.replace(",", " ").split()
     if side == "direct":
         if "direct" not in models:
             raise PipelineError(f"{run} has no trained direct stage")

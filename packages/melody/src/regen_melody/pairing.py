@@ -194,3 +194,9 @@ class MelodyPairing:
         paths.append(write_midi(prediction, folder / f"{name}.mid", title))
         paths.append(write_musicxml(prediction, folder / f"{name}.musicxml", title))
         return paths
+
+    def serve_tab(self, models: Any) -> None:
+        """Its tab of ``regen serve`` (:mod:`regen_melody.serve`; gradio is imported there)."""
+        from .serve import build_tab
+
+        build_tab(self, models)

@@ -81,20 +81,29 @@ def check_reference(pairing: Any, reference: np.ndarray) -> None:
 
 
 def animate(pairing: Any, models: dict, x: dict, *, side: str = "regeneration", seed: int = 0,
-            temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """(frames (T, size, size) float32, Y' (T, 14) or None for the direct side)."""
-    from regen_core.contract import regenerate_pipeline
+            temperature: float = 1.0, steps: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(frames (T, size, size) float32, Y' (T, 14) or None for the direct side).
 
+    ``steps``, when given, receives the wall seconds of each step (generate and regenerate, or direct)."""
+    steps = {} if steps is None else steps
     check_reference(pairing, x["reference"])
     if side == "regeneration":
         for s in ("generate", "regenerate"):
             if s not in models:
                 raise AnimateError(f"the run has no trained {s} stage (train it, or use --side direct)")
-        inf = regenerate_pipeline(x, models["generate"], models["regenerate"], seed=seed, temperature=temperature)
-        return np.asarray(inf.y, np.float32), np.asarray(inf.y_prime, np.float32)
+        # the two steps of regen_core.contract.regenerate_pipeline (the same derived seeds), each timed
+        t0 = time.perf_counter()
+        y_prime = models["generate"].sample(x, seed=seed, temperature=temperature)
+        t1 = time.perf_counter()
+        y = models["regenerate"].sample(y_prime, seed=seed + 1, temperature=temperature)
+        steps.update(generate=t1 - t0, regenerate=time.perf_counter() - t1)
+        return np.asarray(y, np.float32), np.asarray(y_prime, np.float32)
     if "direct" not in models:
         raise AnimateError("the run has no trained direct stage")
-    return np.asarray(models["direct"].sample(x, seed=seed, temperature=temperature), np.float32), None
+    t0 = time.perf_counter()
+    frames = np.asarray(models["direct"].sample(x, seed=seed, temperature=temperature), np.float32)
+    steps["direct"] = time.perf_counter() - t0
+    return frames, None
 
 
 def is_photo(path: str | None) -> bool:

@@ -243,6 +243,12 @@ class TalkingHeadPairing:
         paths.append(strip_png(folder / f"{name}.png", rows, fps=cfg.fps))
         return paths
 
+    def serve_tab(self, models: Any) -> None:
+        """Its tab of ``regen serve`` (:mod:`regen_talkinghead.serve`; gradio is imported there)."""
+        from .serve import build_tab
+
+        build_tab(self, models)
+
 
 def _fit_len(a: np.ndarray, n: int) -> np.ndarray:
     """Cut or edge-pad along the first axis to ``n``."""

@@ -245,6 +245,12 @@ class TTSPairing:
         paths.append(mel_comparison(folder / f"{name}.png", panels, title=f"[{speaker}] {text}"[:110], hop_s=self.config.hop / sr))
         return paths
 
+    def serve_tab(self, models: Any) -> None:
+        """Its tab of ``regen serve`` (:mod:`regen_tts.serve`; gradio is imported there)."""
+        from .serve import build_tab
+
+        build_tab(self, models)
+
 
 class TTSCodecPairing(TTSPairing):
     """text (+ speaker) -> EnCodec codes -> waveform (the codec's decoder)."""
