@@ -61,21 +61,23 @@ def train_hint(name: str) -> str:
 def load_models(pairing_name: str, spec: str | None) -> tuple[Any, dict[str, Any]]:
     """``(pairing, models by stage)`` for one tab: the single place ``--model PAIRING=SPEC`` is resolved.
 
-    ``spec`` is a run folder (``regen compare`` / ``regen train`` output, read by
-    :func:`regen_core.pipeline.load_run`). ``None`` or ``"pretrained"`` asks for the model the
-    pairing's package ships; no package ships one yet, so that raises :class:`NoModelError`, whose
-    message the tab shows. A folder of another pairing, or one that is not a run, is a
-    :class:`ServeError` / :class:`regen_core.pipeline.PipelineError`.
+    ``spec`` is anything ``--model`` takes (:func:`regen_core.pretrained.resolve`): ``None`` or ``"pretrained"``
+    for the model the pairing's package ships, a shipped name, a run folder, a downloaded model folder. A
+    pairing whose package ships no model raises :class:`NoModelError`, whose message the tab shows. A folder of
+    another pairing, or one that is not a run, is a :class:`ServeError` / :class:`regen_core.pipeline.PipelineError`.
     """
-    from .pipeline import load_run
+    from .pretrained import PretrainedError, from_pretrained, shipped
 
-    if spec is None or spec == PRETRAINED:
+    if (spec is None or spec == PRETRAINED) and not any(
+            n == pairing_name for n in shipped([pairing_name])):
         raise NoModelError(f"no model for {pairing_name!r}: none was given with --model and its package ships "
                            f"none; {train_hint(pairing_name)}")
-    folder = Path(spec)
-    if not folder.is_dir():
-        raise ServeError(f"--model {pairing_name}={spec}: no such run folder")
-    pairing, models = load_run(folder)
+    if spec is not None and spec != PRETRAINED and not Path(spec).is_dir() and spec not in shipped():
+        raise ServeError(f"--model {pairing_name}={spec}: no such run folder or shipped model")
+    try:
+        pairing, models = from_pretrained(spec or PRETRAINED, pairing_name if spec in (None, PRETRAINED) else None)
+    except PretrainedError as err:
+        raise ServeError(f"--model {pairing_name}={spec}: {err}") from None
     if pairing.name != pairing_name:
         raise ServeError(f"--model {pairing_name}={spec}: that run is a {pairing.name!r} run, not {pairing_name!r}")
     return pairing, models

@@ -4,9 +4,9 @@ Outputs: a piano roll of both sides (the template's chords under the regenerated
 template as text, MIDI downloads and the time each step took. Lyrics, key and metre are checked as
 ``python -m regen_melody.compose`` checks them (the same typed errors).
 
-Audio: :func:`render_audio` is the one place a melody becomes a WAV for the page's player. This
-version has no renderer, so it returns None and the page says so; a MIDI -> WAV renderer plugs in
-there, and the player then shows it.
+Audio: :func:`render_audio` is the one place a melody becomes a WAV for the page's player (FluidSynth with the
+TimGM6mb soundfont, :func:`regen_melody.render.write_wav`); where FluidSynth or its soundfont is missing, the
+page shows that error instead of the player.
 """
 
 from __future__ import annotations
@@ -17,19 +17,22 @@ from typing import Any, Mapping
 from regen_core.serve import StepTimer, guard, output_path
 
 METERS = ("", "4/4", "3/4", "2/4", "6/8")  # the metre menu ("" = sampled by the model); other values may be typed
-NO_AUDIO = "No audio player in this version (no MIDI -> WAV renderer yet): download the MIDI and play it."
+def render_audio(melody: dict[str, Any], path: Path) -> tuple[Path | None, str]:
+    """``(WAV, "")`` for the page's audio player, or ``(None, why)`` where the renderer is missing or fails."""
+    from regen_core.errors import RegenError, one_line
 
+    from .render import write_wav
 
-def render_audio(melody: dict[str, Any], path: Path) -> Path | None:
-    """The melody as a WAV at ``path`` for the page's audio player, or None where no renderer is available
-    (this version: none; see the module docstring)."""
-    return None
+    try:
+        return write_wav(melody, path), ""
+    except RegenError as err:
+        return None, f"No audio: {type(err).__name__}: {one_line(err)} (download the MIDI and play it)"
 
 
 def respond(pairing: Any, models: Mapping[str, Any], lyrics: str, key: str = "", meter: str = "", seed: int = 0,
             temperature: float = 1.0) -> dict[str, Any]:
-    """One request: ``{"png", "template", "midi", "direct_midi", "audio", "timing"}`` (direct entries None
-    without a direct stage, ``audio`` None without a renderer)."""
+    """One request: ``{"png", "template", "midi", "direct_midi", "audio", "audio_note", "timing"}`` (direct entries
+    None without a direct stage; ``audio`` None, and ``audio_note`` saying why, without a renderer)."""
     from regen_core.pipeline import PipelineError
 
     from .compose import make_condition
@@ -55,10 +58,11 @@ def respond(pairing: Any, models: Mapping[str, Any], lyrics: str, key: str = "",
         png = piano_roll(output_path("melody", ".png"), {"regeneration": melody, "direct": direct}, template, title)
         midi = write_midi(melody, output_path("melody-regeneration", ".mid"), title)
         direct_midi = write_midi(direct, output_path("melody-direct", ".mid"), title) if direct is not None else None
-        audio = render_audio(melody, output_path("melody-regeneration", ".wav"))
+        audio, audio_note = render_audio(melody, output_path("melody-regeneration", ".wav"))
     notes = f"{len(melody['pitch'])} notes, metre {melody['meter']}"
     return {"png": str(png), "template": describe(template), "midi": str(midi),
             "direct_midi": str(direct_midi) if direct_midi else None, "audio": str(audio) if audio else None,
+            "audio_note": audio_note,
             "timing": timer.markdown(notes)}
 
 
@@ -84,13 +88,13 @@ def build_tab(pairing: Any, models: Mapping[str, Any]) -> None:
         direct_midi = gr.File(label="MIDI (direct)", interactive=False, elem_id="melody-direct-midi")
     audio = gr.Audio(label="audio (regeneration)", type="filepath", interactive=False, visible=False,
                      elem_id="melody-audio")
-    audio_note = gr.Markdown(NO_AUDIO, elem_id="melody-audio-note")
+    audio_note = gr.Markdown("", elem_id="melody-audio-note")
     timing = gr.Markdown(elem_id="melody-timing")
 
     def handle(lyrics: str, key: str, meter: str, seed: float) -> tuple:
         r = respond(pairing, models, lyrics, key, meter, int(seed or 0))
         has_audio = r["audio"] is not None
         return (r["png"], r["template"], r["midi"], r["direct_midi"], gr.update(value=r["audio"], visible=has_audio),
-                gr.update(visible=not has_audio), r["timing"])
+                gr.update(value=r["audio_note"], visible=not has_audio), r["timing"])
 
     run.click(guard(handle), [lyrics, key, meter, seed], [roll, template, midi, direct_midi, audio, audio_note, timing])
