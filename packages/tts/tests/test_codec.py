@@ -14,7 +14,7 @@ from regen_tts.regenerate import RegenerateError
 
 SR = 8000
 TOY = TTSConfig(sample_rate=SR, n_fft=256, hop=64, win=256, n_mels=20, codec_ratios=(4, 4, 2), codec_codebooks=2,
-                codec_codebook_size=16, codec_dim=8, codec_filters=4)
+                codec_codebook_size=16, codec_dim=8, codec_filters=4, codec_vq_warmup=0)
 
 
 def speechlike(n: int, seed: int, seconds: float = 0.256) -> torch.Tensor:
@@ -46,6 +46,17 @@ def test_codec_training_step_reaches_the_encoder_through_the_straight_through_es
     enc = [p.grad for p in ext.codec.encoder.parameters()]
     assert all(g is not None for g in enc) and sum(float(g.abs().sum()) for g in enc) > 0
     assert stats["commit"] > 0 and stats["codes_used"] > 1  # codebooks initialised from the batch's latents
+
+
+def test_quantisation_starts_after_the_warm_up_steps():
+    torch.manual_seed(0)
+    ext = CodecExtractor.learned(dataclasses.replace(TOY, codec_vq_warmup=2)).train()
+    seen = []
+    for step in range(3):
+        _, stats = ext({"audio": speechlike(4, step)})
+        seen.append((stats["commit"], stats["codes_used"], bool(ext.codebooks_ready.all())))
+    assert seen[0] == seen[1] == (0.0, 0.0, False), "the first steps are a plain autoencoder"
+    assert seen[2][0] > 0 and seen[2][1] > 1 and seen[2][2], "then the residual VQ is initialised and trained"
 
 
 def test_codebooks_follow_their_latents_in_training_only():
@@ -135,3 +146,17 @@ def test_codec_settings_are_checked():
         dataclasses.replace(TOY, codec_codebook_size=100)
     with pytest.raises(ValueError, match="codec_fsdd"):
         dataclasses.replace(TOY, codec_fsdd="maybe")
+
+
+def test_codec_benchmark_runs_at_a_tiny_size(tmp_path):
+    import json
+
+    from regen_tts import bench_codec
+
+    assert bench_codec.main(["--out", str(tmp_path), "--config", "toy", "--n", "2", "train.extract.max_steps=2",
+                             "train.regenerate.max_steps=2"]) == 0
+    report = json.loads((tmp_path / "bench_codec.json").read_text())
+    for method in ("codec", "vocoder", "griffinlim"):
+        r = report["results"][method]
+        assert r["lsd_db"] > 0 and r["logmel_l1"] > 0 and r["rtf_synthesis"] > 0 and r["audio_seconds"] > 0
+    assert report["results"]["codec"]["training"]["steps"] == 2 and report["results"]["codec"]["n_q"] == 2

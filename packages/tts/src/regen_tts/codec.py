@@ -18,8 +18,10 @@ commitment loss or codebook update. :class:`CodecExtractor` trains around its mo
    (``EncodecEuclideanCodebook.quantize``), a commitment loss ``||residual - code||^2`` per codebook that
    trains the encoder, a straight-through estimator (``z + (z_q - z).detach()``) that carries the decoder's
    gradient to the encoder, and codebooks updated by exponential moving averages of their assigned
-   latents (decay ``codec_ema_decay``, Laplace smoothing), initialised from the first batch's latents,
-   with dead codes (average use below ``codec_dead_threshold``) re-seeded from the batch;
+   latents (decay ``codec_ema_decay``, Laplace smoothing), initialised by k-means of the first quantised
+   batch's latents, with dead codes (average use below ``codec_dead_threshold``) re-seeded from the batch.
+   The first ``codec_vq_warmup`` training steps skip quantisation (a plain autoencoder): quantising a
+   randomly initialised encoder's latents collapses every codebook to a few entries at once;
 3. decoder: (B, D, F) -> (B, 1, F * hop) audio; reconstruction loss = multi-resolution STFT (spectral
    convergence + log-magnitude L1) + log-mel L1 + log-spectral loss (:class:`regen_tts.regenerate.WaveLoss`,
    the vocoder's loss) + ``codec_l1_weight`` x waveform L1. No adversarial loss (cost on 2 CPU cores).
@@ -102,7 +104,7 @@ class CodecExtractor(nn.Module):
 
     def __init__(self, codec: Any, sample_rate: int, bandwidth: float = 0.0, *, mel: LogMel | None = None,
                  l1_weight: float = 0.1, commit_weight: float = 1.0, ema_decay: float = 0.99,
-                 dead_threshold: float = 0.5, init_seed: int = 0):
+                 dead_threshold: float = 0.5, init_seed: int = 0, vq_warmup: int = 0):
         super().__init__()
         self.codec = codec
         self.sample_rate = sample_rate
@@ -120,8 +122,9 @@ class CodecExtractor(nn.Module):
         # training path (learned codec only; a frozen pretrained codec never runs forward)
         self.loss = WaveLoss(mel, default_resolutions(mel.n_fft)) if mel is not None else None
         self.l1_weight, self.commit_weight = l1_weight, commit_weight
-        self.ema_decay, self.dead_threshold, self.init_seed = ema_decay, dead_threshold, init_seed
+        self.ema_decay, self.dead_threshold, self.init_seed, self.vq_warmup = ema_decay, dead_threshold, init_seed, vq_warmup
         self.register_buffer("codebooks_ready", torch.zeros(self.n_q, dtype=torch.bool))  # data-dependent init done
+        self.register_buffer("steps_seen", torch.zeros((), dtype=torch.long))  # training forwards so far (VQ warm-up)
 
     @classmethod
     def learned(cls, cfg: TTSConfig) -> CodecExtractor:
@@ -139,7 +142,7 @@ class CodecExtractor(nn.Module):
         mel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop, cfg.win, cfg.n_mels, cfg.fmin, cfg.mel_fmax)
         return cls(codec, cfg.sample_rate, 0.0, mel=mel, l1_weight=cfg.codec_l1_weight,
                    commit_weight=cfg.codec_commit_weight, ema_decay=cfg.codec_ema_decay,
-                   dead_threshold=cfg.codec_dead_threshold, init_seed=cfg.codec_seed)
+                   dead_threshold=cfg.codec_dead_threshold, init_seed=cfg.codec_seed, vq_warmup=cfg.codec_vq_warmup)
 
     @property
     def frame_rate(self) -> float:
@@ -168,14 +171,19 @@ class CodecExtractor(nn.Module):
             raise ExtractError("this EnCodec model is a frozen pretrained one: nothing to train")
         audio = batch["audio"].float()  # (B, S)
         z = self.codec.encoder(audio[:, None])  # (B, D, F)
-        zq, commit, usage = self.quantize_train(z)  # (B, D, F), scalar, (n_q,)
+        if self.training:
+            self.steps_seen += 1
+        if self.training and int(self.steps_seen) <= self.vq_warmup:  # an autoencoder first: latents unquantised
+            zq, commit, usage = z, z.new_zeros(()), torch.zeros(self.n_q)
+        else:
+            zq, commit, usage = self.quantize_train(z)  # (B, D, F), scalar, (n_q,)
         pred = self.codec.decoder(zq)[:, 0, : audio.shape[1]]  # (B, S)
         ref = audio[:, : pred.shape[1]]
         rec, stats = self.loss(pred, ref)
         l1 = (pred - ref).abs().mean()
         loss = rec + self.l1_weight * l1 + self.commit_weight * commit
         stats.update({"wave_l1": float(l1.detach()), "commit": float(commit.detach()),
-                      "codes_used": float(usage.float().mean())})
+                      "codes_used": float(usage.float().mean()), "latent_std": float(z.detach().std(dim=2).mean())})
         return loss, stats
 
     def quantize_train(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -202,13 +210,21 @@ class CodecExtractor(nn.Module):
         return zq, commit / max(1, self.n_q), torch.tensor(usage)
 
     @torch.no_grad()
-    def _init_codebook(self, cb: nn.Module, flat: torch.Tensor, i: int) -> None:
-        """Codebook entries = random latents of the first batch (with replacement when the batch is smaller)."""
+    def _init_codebook(self, cb: nn.Module, flat: torch.Tensor, i: int, iters: int = 10) -> None:
+        """Codebook = k-means (``iters`` Lloyd steps) of the first quantised batch's latents, seeded with random
+        latents (drawn with replacement when the batch holds fewer than the codebook); empty clusters keep their seed."""
         g = torch.Generator().manual_seed(self.init_seed * 1000 + i)
         k = cb.embed.shape[0]
         pick = torch.randint(0, flat.shape[0], (k,), generator=g) if flat.shape[0] < k else torch.randperm(flat.shape[0], generator=g)[:k]
-        cb.embed.copy_(flat[pick])
-        cb.embed_avg.copy_(flat[pick])
+        centres = flat[pick].clone()  # (K, D)
+        for _ in range(iters):
+            idx = torch.cdist(flat, centres).argmin(1)  # (N,)
+            counts = torch.bincount(idx, minlength=k)
+            sums = torch.zeros_like(centres).index_add_(0, idx, flat)
+            used = counts > 0
+            centres[used] = sums[used] / counts[used, None]
+        cb.embed.copy_(centres)
+        cb.embed_avg.copy_(centres)
         cb.cluster_size.fill_(1.0)
         self.codebooks_ready[i] = True
 

@@ -75,16 +75,17 @@ class TTSConfig:
     codec_lstm_layers: int = 1  # learned codec: LSTM layers at the latent rate (encoder and decoder)
     codec_l1_weight: float = 0.1  # learned codec: weight of the waveform L1 beside the spectral losses
     codec_commit_weight: float = 1.0  # learned codec: weight of the VQ commitment loss
-    codec_ema_decay: float = 0.99  # learned codec: decay of the codebooks' moving averages
+    codec_ema_decay: float = 0.95  # learned codec: decay of the codebooks' moving averages (EnCodec: 0.99 over far longer training)
     codec_dead_threshold: float = 0.5  # learned codec: a code whose average use per batch falls below is re-seeded
-    codec_seed: int = 0  # learned codec: seed of the codebooks' initialisation from the first batch
-    codec_fsdd: str = "auto"  # learned codec's training audio: + FSDD train/valid takes: "auto" (when found, said), "yes", "no"
+    codec_seed: int = 0  # learned codec: seed of the codebooks' k-means initialisation
+    codec_vq_warmup: int = 200  # learned codec: first training steps without quantisation (a plain autoencoder)
+    codec_fsdd: str = "auto"  # learned codec: add FSDD train/valid takes to its audio: "auto" (when found; said), "required", "skip"
 
     def __post_init__(self) -> None:
         if self.vocoder not in ("vocos", "griffinlim"):
             raise ValueError(f"pairing.vocoder must be 'vocos' or 'griffinlim', got {self.vocoder!r}")
-        if self.codec_fsdd not in ("auto", "yes", "no"):
-            raise ValueError(f"pairing.codec_fsdd must be 'auto', 'yes' or 'no', got {self.codec_fsdd!r}")
+        if self.codec_fsdd not in ("auto", "required", "skip"):
+            raise ValueError(f"pairing.codec_fsdd must be 'auto', 'required' or 'skip', got {self.codec_fsdd!r}")
         size = self.codec_codebook_size
         if size < 2 or size & (size - 1):
             raise ValueError(f"pairing.codec_codebook_size must be a power of 2 >= 2, got {size}")

@@ -282,16 +282,16 @@ class TTSCodecPairing(TTSPairing):
 
     def codec_extra_audio(self) -> dict[str, list[np.ndarray]]:
         """FSDD's train and valid takes at the pairing's rate for the codec (its test takes stay unseen);
-        {} when ``codec_fsdd`` is "no", the source is FSDD already, or ("auto") the recordings are absent."""
+        {} when ``codec_fsdd`` is "skip", the source is FSDD already, or ("auto") the recordings are absent."""
         cfg = self.config
-        if cfg.codec_fsdd == "no" or cfg.source == "fsdd":
+        if cfg.codec_fsdd == "skip" or cfg.source == "fsdd":
             return {}
         from regen_speech.fsdd import FsddNotFoundError, fsdd_dir, load_fsdd
 
         try:
             parts = load_fsdd(cfg.fsdd_dir or None, cfg.sample_rate)
         except FsddNotFoundError as err:
-            if cfg.codec_fsdd == "yes":
+            if cfg.codec_fsdd == "required":
                 raise
             tts_data.report([f"codec training audio: no FSDD ({err}); the source's audio only (codec_fsdd=auto)"])
             return {}

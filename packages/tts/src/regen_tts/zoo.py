@@ -12,7 +12,7 @@ from typing import Sequence
 from regen_core import zoo
 
 #: The pairings whose models this package ships.
-PAIRINGS = ("tts",)
+PAIRINGS = ("tts", "tts-codec")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
