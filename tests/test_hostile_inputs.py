@@ -152,6 +152,7 @@ EXEMPT = {
     "regen_talkinghead.bench": "benchmark script",
     "regen_tts.bench": "benchmark script",
     "regen_tts.align_bench": "benchmark script",
+    "regen_tts.bench_codec": "benchmark script (codec vs vocoder reconstruction; writes JSON figures)",
     "regen_asr.demo": "demo: compare + evaluate through regen_core.cli, whose config checks the train rows cover",
     "regen_image.demo": "demo (as regen_asr.demo)",
     "regen_melody.demo": "demo (as regen_asr.demo)",

@@ -160,3 +160,30 @@ def test_codec_benchmark_runs_at_a_tiny_size(tmp_path):
         r = report["results"][method]
         assert r["lsd_db"] > 0 and r["logmel_l1"] > 0 and r["rtf_synthesis"] > 0 and r["audio_seconds"] > 0
     assert report["results"]["codec"]["training"]["steps"] == 2 and report["results"]["codec"]["n_q"] == 2
+
+
+def test_fsdd_joins_the_codec_audio_in_whole_pieces_up_to_its_share(tmp_path):
+    import soundfile as sf
+
+    from regen_core.pipeline import load_run_config
+    from regen_speech.fsdd import FsddNotFoundError
+    from regen_tts.pairing import TTSCodecPairing
+
+    rec = tmp_path / "fsdd" / "recordings"
+    rec.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for speaker in ("ann", "bob"):
+        for digit in (1, 2):
+            for take in (0, 5, 10, 11, 12):  # test, valid, train takes
+                sf.write(rec / f"{digit}_{speaker}_{take}.wav", (0.1 * rng.standard_normal(2400)).astype(np.float32), 8000)
+    over = ["pairing.codec_fsdd=required", f"pairing.fsdd_dir={tmp_path / 'fsdd'}"]
+    pairing = TTSCodecPairing(load_run_config(TTSCodecPairing, "toy", over).pairing)
+    data = pairing.load_data()
+    n_source = len(data["train"])
+    rows = pairing.stage_data("extract", data, None).train
+    extra = [r["audio"] for r in rows[n_source:]]
+    assert extra and all(len(a) == 4 * pairing.config.segment for a in extra)  # whole pieces, no padding
+    assert len(extra) <= round(pairing.config.codec_fsdd_share / (1 - pairing.config.codec_fsdd_share) * n_source)
+    missing = TTSCodecPairing(load_run_config(TTSCodecPairing, "toy", [over[0], f"pairing.fsdd_dir={tmp_path / 'none'}"]).pairing)
+    with pytest.raises(FsddNotFoundError):
+        missing.stage_data("extract", data, None)

@@ -80,6 +80,7 @@ class TTSConfig:
     codec_seed: int = 0  # learned codec: seed of the codebooks' k-means initialisation
     codec_vq_warmup: int = 200  # learned codec: first training steps without quantisation (a plain autoencoder)
     codec_fsdd: str = "auto"  # learned codec: add FSDD train/valid takes to its audio: "auto" (when found; said), "required", "skip"
+    codec_fsdd_share: float = 0.25  # learned codec: at most this share of its training rows from FSDD (8 kHz, empty above 4 kHz)
 
     def __post_init__(self) -> None:
         if self.vocoder not in ("vocos", "griffinlim"):

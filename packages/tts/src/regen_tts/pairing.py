@@ -271,7 +271,7 @@ class TTSCodecPairing(TTSPairing):
         if cfg.segment < 2 * hop:
             raise tts_data.DataError(f"pairing.segment={cfg.segment} is shorter than two codec frames ({2 * hop} samples)")
         audio = {s: self._audio(data[s]) for s in ("train", "valid")}
-        for s, extra in self.codec_extra_audio().items():
+        for s, extra in self.codec_extra_audio({s: len(audio[s]) for s in audio}).items():
             audio[s] = audio[s] + extra
         rows = {s: [{"audio": a} for a in audio[s]] for s in ("train", "valid")}
 
@@ -280,11 +280,15 @@ class TTSCodecPairing(TTSPairing):
 
         return StageData(rows["train"], rows["valid"] or None, collate)
 
-    def codec_extra_audio(self) -> dict[str, list[np.ndarray]]:
-        """FSDD's train and valid takes at the pairing's rate for the codec (its test takes stay unseen);
-        {} when ``codec_fsdd`` is "skip", the source is FSDD already, or ("auto") the recordings are absent."""
+    def codec_extra_audio(self, n_source: dict[str, int]) -> dict[str, list[np.ndarray]]:
+        """FSDD's train and valid takes for the codec (its test takes stay unseen), at the pairing's rate: each
+        speaker's recordings joined end to end and cut into pieces of 4 crops, so crops hold no zero padding
+        (a short clip padded with digital silence makes the log-spectral losses chase an exact zero); at most
+        ``codec_fsdd_share`` of each split's rows (``n_source``: the source's rows), pieces evenly spaced over
+        speakers and digits. {} when ``codec_fsdd`` is "skip", the source is FSDD already, or ("auto") the
+        recordings are absent."""
         cfg = self.config
-        if cfg.codec_fsdd == "skip" or cfg.source == "fsdd":
+        if cfg.codec_fsdd == "skip" or cfg.source == "fsdd" or cfg.codec_fsdd_share <= 0:
             return {}
         from regen_speech.fsdd import FsddNotFoundError, fsdd_dir, load_fsdd
 
@@ -295,9 +299,21 @@ class TTSCodecPairing(TTSPairing):
                 raise
             tts_data.report([f"codec training audio: no FSDD ({err}); the source's audio only (codec_fsdd=auto)"])
             return {}
-        out = {s: self._audio(parts[s]) for s in ("train", "valid")}
-        tts_data.report([f"codec training audio: + FSDD {fsdd_dir(cfg.fsdd_dir or None)} train {len(out['train'])} / "
-                         f"valid {len(out['valid'])} recordings resampled to {cfg.sample_rate} Hz (codec_fsdd={cfg.codec_fsdd})"])
+        piece = 4 * cfg.segment
+        out = {}
+        for split, n in n_source.items():
+            speakers, audio = parts[split]["speaker"], self._audio(parts[split])
+            pieces = []
+            for spk in sorted(set(speakers)):
+                stream = np.concatenate([a for a, s in zip(audio, speakers) if s == spk])  # (samples,)
+                pieces += [stream[i : i + piece] for i in range(0, len(stream) - piece + 1, piece)]
+            share = min(cfg.codec_fsdd_share, 0.99)
+            keep = min(len(pieces), int(round(share / (1 - share) * n)))
+            pick = np.linspace(0, len(pieces) - 1, keep).round().astype(int) if keep else []
+            out[split] = [pieces[i] for i in pick]
+        tts_data.report([f"codec training audio: + FSDD {fsdd_dir(cfg.fsdd_dir or None)} train / valid takes joined per "
+                         f"speaker, {len(out['train'])} / {len(out['valid'])} pieces of {piece / cfg.sample_rate:.2f} s at "
+                         f"{cfg.sample_rate} Hz (codec_fsdd={cfg.codec_fsdd}, share {cfg.codec_fsdd_share})"])
         return out
 
 
