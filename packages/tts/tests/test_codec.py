@@ -146,6 +146,9 @@ def test_codec_settings_are_checked():
         dataclasses.replace(TOY, codec_codebook_size=100)
     with pytest.raises(ValueError, match="codec_fsdd"):
         dataclasses.replace(TOY, codec_fsdd="maybe")
+    with pytest.raises(ExtractError, match="target bandwidths"):  # the learned codec's only bandwidth is 2.0 kbps
+        CodecExtractor.learned(dataclasses.replace(TOY, codec_bandwidth=3.0))
+    assert CodecExtractor.learned(dataclasses.replace(TOY, codec_bandwidth=2.0)).n_q == 2
 
 
 def test_codec_benchmark_runs_at_a_tiny_size(tmp_path):

@@ -140,7 +140,7 @@ class CodecExtractor(nn.Module):
                 cb.embed_avg.copy_(cb.embed)
                 cb.cluster_size.fill_(1.0)
         mel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop, cfg.win, cfg.n_mels, cfg.fmin, cfg.mel_fmax)
-        return cls(codec, cfg.sample_rate, 0.0, mel=mel, l1_weight=cfg.codec_l1_weight,
+        return cls(codec, cfg.sample_rate, cfg.codec_bandwidth, mel=mel, l1_weight=cfg.codec_l1_weight,
                    commit_weight=cfg.codec_commit_weight, ema_decay=cfg.codec_ema_decay,
                    dead_threshold=cfg.codec_dead_threshold, init_seed=cfg.codec_seed, vq_warmup=cfg.codec_vq_warmup)
 
