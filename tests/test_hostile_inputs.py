@@ -159,6 +159,7 @@ EXEMPT = {
     "regen_tts.align_bench": "benchmark script",
     "regen_tts.bench_vocoder": "benchmark script (its --model goes through the resolver the synthesize rows cover)",
     "regen_tts.bench_intelligibility": "benchmark script (as regen_tts.bench_vocoder)",
+    "regen_tts.bench_codec": "benchmark script (codec vs vocoder reconstruction; writes JSON figures)",
     "regen_asr.demo": "demo: compare + evaluate through regen_core.cli, whose config checks the train rows cover",
     "regen_image.demo": "demo (as regen_asr.demo)",
     "regen_melody.demo": "demo (as regen_asr.demo)",

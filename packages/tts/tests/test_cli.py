@@ -205,10 +205,13 @@ def test_bad_audio_in_a_training_folder_is_a_typed_error_naming_the_file(tmp_pat
     assert type(info.value).__name__ == error
 
 
-def test_codec_run_speaks_through_the_encodec_decoder_without_a_trained_regenerate_stage(tmp_path):
+def test_codec_run_speaks_through_its_learned_codec_without_a_trained_regenerate_stage(tmp_path, capsys):
     from regen_tts import train
 
     out = tmp_path / "codec"
+    assert train.main(["--codec", "--stage", "generate", "--config", "toy", "--out", str(out)]) == 2
+    assert "train the extract stage first" in capsys.readouterr().err  # the codec is learned: extract comes first
+    assert train.main(["--codec", "--stage", "extract", "--config", "toy", "--out", str(out), "train.extract.max_steps=2"]) == 0
     assert train.main(["--codec", "--stage", "generate", "--config", "toy", "--out", str(out), "train.generate.max_steps=2"]) == 0
     for model in (out, out / "generate" / "final"):  # a run folder and a model folder
         wav = tmp_path / f"{model.name}.wav"

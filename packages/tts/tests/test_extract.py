@@ -5,13 +5,11 @@ import pytest
 import torch
 
 from regen_tts.extract import (
-    CodecExtractor,
     ExtractError,
     LogMel,
     MelExtractor,
     durations_from_timings,
     f0_yin,
-    load_encodec,
 )
 
 SR = 8000
@@ -64,22 +62,3 @@ def test_durations_from_timings_sum_to_frames():
     assert d.sum() == 70 and (d >= 0).all() and d.tolist()[:2] == [1, 19]
     with pytest.raises(ExtractError):
         durations_from_timings([0.3, 0.1], 10, 100.0)
-
-
-def test_encodec_from_a_local_folder_and_explicit_bandwidth(tmp_path):
-    codec = load_encodec("tiny-random", SR)
-    codec.save_pretrained(tmp_path / "codec")
-    ext = CodecExtractor(load_encodec(str(tmp_path / "codec"), SR), SR, 3.0)
-    same = CodecExtractor(codec, SR, 3.0)
-    y = tone(300.0, 0.4)
-    codes = ext.extract(y)
-    assert codes.dtype == np.int64 and codes.shape[1] == ext.n_q and np.array_equal(codes, same.extract(y))
-    assert CodecExtractor(codec, SR, 1.5).n_q < ext.n_q  # the bandwidth picks the number of codebooks
-    wave = ext.decode(codes)
-    assert wave.ndim == 1 and abs(len(wave) - len(y)) <= ext.hop
-    with pytest.raises(ExtractError, match="target bandwidths"):
-        CodecExtractor(codec, SR, 6.0)
-    with pytest.raises(ExtractError, match="cannot load EnCodec"):
-        load_encodec(str(tmp_path / "missing"), SR)
-    with pytest.raises(ExtractError, match="codes must be"):
-        ext.decode(np.zeros((5, ext.n_q + 1), np.int64))

@@ -64,13 +64,35 @@ class TTSConfig:
     segment: int = 8192  # training crop length in samples (vocoder and direct)
     gl_iters: int = 32  # Griffin-Lim iterations
     # -- codec Y' (tts-codec) -------------------------------------------------------------------------
-    codec_model: str = "tiny-random"  # EnCodec: local folder or hub id (e.g. facebook/encodec_24khz), or "tiny-random"
-    codec_bandwidth: float = 3.0  # kbps, set explicitly (transformers' default is the lowest)
-    codec_seed: int = 0  # init seed of the "tiny-random" codec
+    codec_model: str = "learned"  # "learned" (EnCodec trained here as the extract stage) or a local pretrained EncodecModel folder
+    codec_bandwidth: float = 0.0  # kbps: one of the codec's target bandwidths (picks the codebooks); 0 = its highest
+    codec_codebooks: int = 4  # learned codec: residual VQ codebooks (n_q)
+    codec_codebook_size: int = 256  # learned codec: entries per codebook (a power of 2)
+    codec_dim: int = 64  # learned codec: latent / codebook dimension
+    codec_filters: int = 8  # learned codec: channels of the first conv (doubled at each down-sampling)
+    codec_ratios: tuple[int, ...] = (8, 5, 4, 2)  # learned codec: decoder up-sampling ratios; code hop = their product
+    codec_residual_layers: int = 1  # learned codec: residual blocks per resolution
+    codec_lstm_layers: int = 1  # learned codec: LSTM layers at the latent rate (encoder and decoder)
+    codec_l1_weight: float = 0.1  # learned codec: weight of the waveform L1 beside the spectral losses
+    codec_commit_weight: float = 1.0  # learned codec: weight of the VQ commitment loss
+    codec_ema_decay: float = 0.95  # learned codec: decay of the codebooks' moving averages (EnCodec: 0.99 over far longer training)
+    codec_dead_threshold: float = 0.5  # learned codec: a code whose average use per batch falls below is re-seeded
+    codec_seed: int = 0  # learned codec: seed of the codebooks' k-means initialisation
+    codec_vq_warmup: int = 200  # learned codec: first training steps without quantisation (a plain autoencoder)
+    codec_fsdd: str = "auto"  # learned codec: add FSDD train/valid takes to its audio: "auto" (when found; said), "required", "skip"
+    codec_fsdd_share: float = 0.25  # learned codec: at most this share of its training rows from FSDD (8 kHz, empty above 4 kHz)
 
     def __post_init__(self) -> None:
         if self.vocoder not in ("vocos", "griffinlim"):
             raise ValueError(f"pairing.vocoder must be 'vocos' or 'griffinlim', got {self.vocoder!r}")
+        if self.codec_fsdd not in ("auto", "required", "skip"):
+            raise ValueError(f"pairing.codec_fsdd must be 'auto', 'required' or 'skip', got {self.codec_fsdd!r}")
+        size = self.codec_codebook_size
+        if size < 2 or size & (size - 1):
+            raise ValueError(f"pairing.codec_codebook_size must be a power of 2 >= 2, got {size}")
+        if self.codec_codebooks < 1 or not self.codec_ratios or min(self.codec_ratios) < 1:
+            raise ValueError(f"pairing.codec_codebooks must be >= 1 and codec_ratios positive, got "
+                             f"{self.codec_codebooks} and {self.codec_ratios}")
 
     @property
     def mel_fmax(self) -> float:

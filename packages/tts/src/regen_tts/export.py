@@ -19,8 +19,9 @@ the features a runtime needs (sample rate, STFT, mels), the phoneme vocabulary, 
 the sampling constants. After writing, the export checks parity against PyTorch on held-out
 sentences (:func:`parity`) and records it in the manifest.
 
-A Griffin-Lim regenerator (no trained vocoder) and the ``tts-codec`` pairing (EnCodec decoder from
-transformers) are not exported: the export says so and stops.
+A Griffin-Lim regenerator (no trained vocoder) and the ``tts-codec`` pairing (its learned codec is a
+transformers ``EncodecModel``: weight-normed convolutions and LSTMs whose export and parity check are not
+written yet) are not exported: the export says so and stops.
 """
 
 from __future__ import annotations
@@ -254,7 +255,7 @@ def export_models(pairing: Any, models: dict[str, Any], out: str | Path, checkpo
 
     if pairing.name != "tts":
         raise OnnxError(f"ONNX export supports the 'tts' pairing (log-mel Y'), not {pairing.name!r}: "
-                        "the EnCodec decoder of tts-codec is not exported")
+                        "the learned EnCodec codec of tts-codec (transformers EncodecModel) is not exported yet")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = pairing.config

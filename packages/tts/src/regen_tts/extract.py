@@ -1,10 +1,9 @@
-"""Extract Y -> Y': log-mel spectrograms and EnCodec codes, plus the frame features the generator needs.
+"""Extract Y -> Y': log-mel spectrograms, plus the frame features the generator needs.
 
 - :class:`LogMel`: batched ``torch.stft`` magnitude through librosa's (Slaney) mel filterbank,
   natural log with a floor. Frames: ``T // hop + 1`` (centred, reflect padding).
 - :class:`MelExtractor`: the explicit extractor of the ``tts`` pairing (one example -> (frames, n_mels)).
-- :class:`CodecExtractor`: the explicit extractor of ``tts-codec``: transformers' ``EncodecModel``
-  (``from_pretrained`` of a hub id or a local folder, bandwidth explicit) -> (frames, n_q) int64 codes.
+- The codec extractor of ``tts-codec`` (learned EnCodec codes) is in :mod:`regen_tts.codec`.
 - :func:`f0_yin` / :func:`frame_energy`: frame-level F0 (YIN, with a voicing decision) and log
   energy, used for the generator's pitch and energy targets and for the F0 metric.
 """
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from regen_speech.audio import check_audio, resample
+from regen_speech.audio import check_audio
 from regen_core.errors import RegenError
 
 
@@ -119,100 +118,6 @@ class MelExtractor(nn.Module):
             x[i, : len(p)] = torch.from_numpy(p)
         mels = self.mel(x, center=False)  # (B, frames_max, n_mels)
         return [mels[i, : self.mel.n_frames(len(w))].numpy() for i, w in enumerate(waves)]
-
-
-# -- EnCodec --------------------------------------------------------------------------------------
-
-TINY_RANDOM = "tiny-random"  # codec_model value: a small randomly initialised EnCodec (tests/demos of the plumbing)
-
-
-def tiny_encodec_config(sample_rate: int) -> Any:
-    """A small EnCodec config (hop 160 at 16 kHz, 3 codebooks of 256 at 3 kbps) for offline tests."""
-    from transformers import EncodecConfig
-
-    return EncodecConfig(
-        target_bandwidths=[1.5, 3.0], sampling_rate=sample_rate, audio_channels=1, hidden_size=32, num_filters=8,
-        num_residual_layers=1, upsampling_ratios=[8, 5, 4], codebook_size=256, codebook_dim=32,
-        num_lstm_layers=1, normalize=False,
-    )  # fmt: skip
-
-
-def load_encodec(name: str, sample_rate: int, seed: int = 0) -> Any:
-    """``EncodecModel`` from a local folder or hub id (never downloaded here), or the tiny random one."""
-    from transformers import EncodecModel
-
-    if name == TINY_RANDOM:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = EncodecModel(tiny_encodec_config(sample_rate))
-    else:
-        try:
-            model = EncodecModel.from_pretrained(name)
-        except (OSError, ValueError) as err:
-            raise ExtractError(
-                f"cannot load EnCodec model {name!r}: {err}. Give a local folder holding config.json and "
-                f"model.safetensors (EncodecModel.save_pretrained), or a hub id that is already in the local cache"
-            ) from None
-    return model.eval().requires_grad_(False)
-
-
-class CodecExtractor(nn.Module):
-    """Explicit Y -> Y': waveform (T,) at ``sample_rate`` -> EnCodec codes (frames, n_q) int64."""
-
-    version = "1"
-
-    def __init__(self, codec: Any, sample_rate: int, bandwidth: float):
-        super().__init__()
-        self.codec = codec
-        self.sample_rate = sample_rate
-        self.codec_rate = int(codec.config.sampling_rate)
-        allowed = list(codec.config.target_bandwidths)
-        if bandwidth not in allowed:
-            raise ExtractError(f"codec_bandwidth={bandwidth} is not one of the model's target bandwidths {allowed}")
-        self.bandwidth = float(bandwidth)
-        if codec.config.audio_channels != 1:
-            raise ExtractError(f"only mono EnCodec models are supported (this one has {codec.config.audio_channels} channels)")
-        self.hop_codec = int(np.prod(codec.config.upsampling_ratios))  # samples per code frame at codec_rate
-        self.n_q = int(codec.quantizer.get_num_quantizers_for_bandwidth(self.bandwidth))
-        self.codebook_size = int(codec.config.codebook_size)
-
-    @property
-    def frame_rate(self) -> float:
-        return self.codec_rate / self.hop_codec
-
-    @property
-    def hop(self) -> float:
-        """Samples per code frame at the pairing's sample rate (may be fractional)."""
-        return self.sample_rate / self.frame_rate
-
-    def cache_config(self) -> dict:
-        cfg = self.codec.config
-        return {"codec": cfg.to_dict(), "bw": self.bandwidth, "sr": self.sample_rate,
-                "w": float(sum(p.double().sum() for p in self.codec.parameters()))}
-
-    def forward(self, batch: Any) -> Any:
-        raise NotImplementedError("CodecExtractor is explicit; use extract()")
-
-    @torch.no_grad()
-    def extract(self, y: Any) -> np.ndarray:
-        x = resample(as_waveform(y), self.sample_rate, self.codec_rate)  # (T',)
-        out = self.codec.encode(torch.from_numpy(np.ascontiguousarray(x))[None, None], bandwidth=self.bandwidth)
-        codes = out.audio_codes  # (chunks, 1, n_q, frames)
-        if codes.shape[0] != 1 or (out.audio_scales[0] is not None):
-            raise ExtractError("chunked / normalised EnCodec models (e.g. encodec_48khz) are not supported; "
-                               "use a 24 kHz-style model without chunking")
-        return codes[0, 0].T.numpy().astype(np.int64)  # (frames, n_q)
-
-    @torch.no_grad()
-    def decode(self, codes: Any) -> np.ndarray:
-        """(frames, n_q) codes -> waveform (T,) at the pairing's sample rate."""
-        c = torch.as_tensor(np.asarray(codes), dtype=torch.long)  # (frames, n_q)
-        if c.ndim != 2 or c.shape[1] != self.n_q:
-            raise ExtractError(f"codes must be (frames, {self.n_q}), got {tuple(c.shape)}")
-        if c.numel() and (c.min() < 0 or c.max() >= self.codebook_size):
-            raise ExtractError(f"codes must be in 0..{self.codebook_size - 1}")
-        audio = self.codec.decode(c.T[None, None], [None]).audio_values  # (1, 1, T')
-        return resample(audio[0, 0].numpy(), self.codec_rate, self.sample_rate)
 
 
 # -- frame features ------------------------------------------------------------------------------

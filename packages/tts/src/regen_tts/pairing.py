@@ -2,8 +2,9 @@
 
 ``tts``        Y' = log-mel (explicit STFT + mel filterbank); generate = FastSpeech 2-style model;
                regenerate = neural vocoder trained on audio alone (or Griffin-Lim).
-``tts-codec``  Y' = EnCodec code tokens (explicit: a frozen pretrained codec); generate = the same
-               backbone predicting all codebooks in parallel; regenerate = the EnCodec decoder.
+``tts-codec``  Y' = EnCodec code tokens: a small EnCodec codec trained here on audio alone as the learned
+               extract stage (or a frozen pretrained one); generate = the same backbone predicting all
+               codebooks in parallel; regenerate = the codec's own decoder, frozen.
 Both ship the same direct baseline (backbone + waveform decoder, trained end to end).
 """
 
@@ -23,18 +24,11 @@ from regen_core.data import extract_map, pad_sequences
 
 from . import data as tts_data
 from .config import TTSConfig
-from .extract import (
-    CodecExtractor,
-    LogMel,
-    MelExtractor,
-    durations_from_timings,
-    f0_yin,
-    frame_energy,
-    load_encodec,
-)
+from .codec import LEARNED, CodecDecoder, CodecExtractor, load_encodec
+from .extract import LogMel, MelExtractor, durations_from_timings, f0_yin, frame_energy
 from .generate import ENERGY_MEAN, ENERGY_STD, PITCH_MEAN, PITCH_STD, CodecGenerator, MelGenerator, TextConditioner
 from .metrics import Judge
-from .regenerate import CodecDecoder, GriffinLim, Vocoder, crop_batch
+from .regenerate import GriffinLim, Vocoder, crop_batch
 from .direct import DirectTTS
 
 LOG_FLOOR = math.log(1e-5)
@@ -253,7 +247,11 @@ class TTSPairing:
 
 
 class TTSCodecPairing(TTSPairing):
-    """text (+ speaker) -> EnCodec codes -> waveform (the codec's decoder)."""
+    """text (+ speaker) -> EnCodec codes -> waveform (the codec's decoder).
+
+    The default codec is learned: ``regen train tts-codec --stage extract`` trains it on Y alone (the
+    corpus audio, plus FSDD's when ``codec_fsdd`` finds it), and the later stages use it frozen.
+    """
 
     name: ClassVar[str] = "tts-codec"
     y_prime: ClassVar[Spec] = Spec("y_prime", "tokens", "(frames, n_q) int64 EnCodec codes")
@@ -261,14 +259,70 @@ class TTSCodecPairing(TTSPairing):
     def build(self, stage: str, extractor: Any = None) -> nn.Module:
         cfg = self.config
         if stage == "extract":
-            return CodecExtractor(load_encodec(cfg.codec_model, cfg.sample_rate, cfg.codec_seed), cfg.sample_rate,
-                                  cfg.codec_bandwidth)
+            if cfg.codec_model == LEARNED:
+                return CodecExtractor.learned(cfg)
+            return CodecExtractor(load_encodec(cfg.codec_model), cfg.sample_rate, cfg.codec_bandwidth)
         extractor = extractor if extractor is not None else self.build("extract")
         if stage == "generate":
             return CodecGenerator(cfg, self.speakers, self.use_aligner, extractor.n_q, extractor.codebook_size)
         if stage == "regenerate":
             return CodecDecoder(extractor)
         return super().build(stage, extractor)
+
+    def stage_data(self, stage: str, data: Any, extractor: Any) -> StageData:
+        """The extract stage trains the codec on crops of Y alone (whole code frames): the training and valid
+        audio of the source, plus FSDD's train and valid takes (``codec_fsdd``); the other stages as ``tts``."""
+        if stage != "extract":
+            return super().stage_data(stage, data, extractor)
+        cfg = self.config
+        hop = int(np.prod(cfg.codec_ratios))
+        if cfg.segment < 2 * hop:
+            raise tts_data.DataError(f"pairing.segment={cfg.segment} is shorter than two codec frames ({2 * hop} samples)")
+        audio = {s: self._audio(data[s]) for s in ("train", "valid")}
+        for s, extra in self.codec_extra_audio({s: len(audio[s]) for s in audio}).items():
+            audio[s] = audio[s] + extra
+        rows = {s: [{"audio": a} for a in audio[s]] for s in ("train", "valid")}
+
+        def collate(items: list[dict]) -> dict:
+            return crop_batch(items, cfg.segment, hop)
+
+        return StageData(rows["train"], rows["valid"] or None, collate)
+
+    def codec_extra_audio(self, n_source: dict[str, int]) -> dict[str, list[np.ndarray]]:
+        """FSDD's train and valid takes for the codec (its test takes stay unseen), at the pairing's rate: each
+        speaker's recordings joined end to end and cut into pieces of 4 crops, so crops hold no zero padding
+        (a short clip padded with digital silence makes the log-spectral losses chase an exact zero); at most
+        ``codec_fsdd_share`` of each split's rows (``n_source``: the source's rows), pieces evenly spaced over
+        speakers and digits. {} when ``codec_fsdd`` is "skip", the source is FSDD already, or ("auto") the
+        recordings are absent."""
+        cfg = self.config
+        if cfg.codec_fsdd == "skip" or cfg.source == "fsdd" or cfg.codec_fsdd_share <= 0:
+            return {}
+        from regen_speech.fsdd import FsddNotFoundError, fsdd_dir, load_fsdd
+
+        try:
+            parts = load_fsdd(cfg.fsdd_dir or None, cfg.sample_rate)
+        except FsddNotFoundError as err:
+            if cfg.codec_fsdd == "required":
+                raise
+            tts_data.report([f"codec training audio: no FSDD ({err}); the source's audio only (codec_fsdd=auto)"])
+            return {}
+        piece = 4 * cfg.segment
+        out = {}
+        for split, n in n_source.items():
+            speakers, audio = parts[split]["speaker"], self._audio(parts[split])
+            pieces = []
+            for spk in sorted(set(speakers)):
+                stream = np.concatenate([a for a, s in zip(audio, speakers) if s == spk])  # (samples,)
+                pieces += [stream[i : i + piece] for i in range(0, len(stream) - piece + 1, piece)]
+            share = min(cfg.codec_fsdd_share, 0.99)
+            keep = min(len(pieces), int(round(share / (1 - share) * n)))
+            pick = np.linspace(0, len(pieces) - 1, keep).round().astype(int) if keep else []
+            out[split] = [pieces[i] for i in pick]
+        tts_data.report([f"codec training audio: + FSDD {fsdd_dir(cfg.fsdd_dir or None)} train / valid takes joined per "
+                         f"speaker, {len(out['train'])} / {len(out['valid'])} pieces of {piece / cfg.sample_rate:.2f} s at "
+                         f"{cfg.sample_rate} Hz (codec_fsdd={cfg.codec_fsdd}, share {cfg.codec_fsdd_share})"])
+        return out
 
 
 def _fit(a: np.ndarray, n: int, fill: float = 0.0) -> np.ndarray:

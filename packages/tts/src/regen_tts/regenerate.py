@@ -1,4 +1,4 @@
-"""Regenerate Y' -> Y: Griffin-Lim, a neural vocoder trained on audio alone, and the EnCodec decoder.
+"""Regenerate Y' -> Y: Griffin-Lim and a neural vocoder trained on audio alone.
 
 - :class:`GriffinLim`: explicit. Mel -> linear magnitude through the filterbank's pseudo-inverse
   (clamped at 0), then fast Griffin-Lim (momentum 0.99, zero initial phase: deterministic).
@@ -9,7 +9,7 @@
   crop; losses are multi-resolution STFT (spectral convergence + log-magnitude L1), mel L1, and
   the log-spectral distance itself, on the output waveform and on the head's predicted magnitude. A batch may instead carry
   ``mel_in`` (mels predicted by the generator, teacher-forced durations) for fine-tuning.
-- :class:`CodecDecoder`: the frozen EnCodec decoder for ``tts-codec``.
+- The regenerator of ``tts-codec`` (the learned codec's frozen decoder) is in :mod:`regen_tts.codec`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .extract import CodecExtractor, ExtractError, LogMel
+from .extract import LogMel
 from regen_core.errors import RegenError
 
 
@@ -290,26 +290,6 @@ class Vocoder(nn.Module):
     def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         mel = as_mel(condition, self.mel.n_mels)[None].to(self.mel.fb.device)  # (1, T, n_mels)
         return self.net(mel, self.prior(mel))[0].cpu().numpy().astype(np.float32)
-
-
-class CodecDecoder(nn.Module):
-    """Explicit codes (frames, n_q) -> waveform through the frozen EnCodec decoder (deterministic)."""
-
-    stochastic = False
-
-    def __init__(self, extractor: CodecExtractor):
-        super().__init__()
-        self.extractor = extractor
-
-    def forward(self, batch: Any) -> Any:
-        raise NotImplementedError("the EnCodec decoder is frozen: nothing to train")
-
-    @torch.no_grad()
-    def sample(self, condition: Any, *, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
-        try:
-            return self.extractor.decode(condition).astype(np.float32)
-        except ExtractError as err:
-            raise RegenerateError(str(err)) from None
 
 
 def crop_batch(items: list[dict], segment: int, hop: int, generator: torch.Generator | None = None) -> dict:

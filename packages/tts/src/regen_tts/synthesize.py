@@ -74,8 +74,13 @@ def load_for_synthesis(model: str | Path, side: str = "regeneration",
 
             print(f"[synthesize] no {stage_folder}: using Griffin-Lim", file=sys.stderr)
             models["regenerate"] = GriffinLim(pairing.log_mel(), pairing.config.gl_iters)
-        else:  # tts-codec: the regenerator is the codec's own frozen decoder, nothing was trained
-            models["regenerate"] = pairing.build("regenerate", models.get("extract"))
+        else:  # tts-codec: the regenerator is the frozen decoder of the codec the generator was trained on
+            from regen_core.pipeline import load_extractor
+
+            extractor = models.get("extract")
+            if extractor is None:  # a model folder: its run's extract stage (an error names it when missing)
+                extractor = load_extractor(pairing, stage_folder.parent.parent)
+            models["regenerate"] = pairing.build("regenerate", extractor)
     if vocoder is not None and side == "regeneration":
         models["regenerate"] = load_vocoder(vocoder, pairing)
     need = ("generate", "regenerate") if side == "regeneration" else ("direct",)

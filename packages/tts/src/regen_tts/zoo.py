@@ -2,7 +2,7 @@
 
 from regen_core.zoo import domain_main
 
-PAIRINGS = ("tts",)  # the pairings whose models this package ships
+PAIRINGS = ("tts", "tts-codec")  # the pairings whose models this package ships
 main = domain_main(PAIRINGS, "python -m regen_tts.zoo")
 
 if __name__ == "__main__":
