@@ -193,17 +193,53 @@ def train_stage(
 
 def _check_init(pairing: Any, stage: Stage, init: str | Path) -> Path:
     """``init/<stage>/final``, after checking that this run's pairing settings keep that model's."""
-    from .pretrained import PretrainedError, init_settings_check
-
     folder = final_dir(init, stage)
     if not folder.is_dir():
-        raise PretrainedError(f"--init {init}: it has no trained {stage} stage ({folder} is missing)")
+        raise PipelineError(f"--init {init}: it has no trained {stage} stage ({folder} is missing)")
     cfg = ckpt.read_config(folder)
     if cfg.get("regen", {}).get("pairing") != pairing.name:
-        raise PretrainedError(f"--init {init}: its {stage} model is a {cfg.get('regen', {}).get('pairing')!r} model, not {pairing.name!r}")
+        raise PipelineError(f"--init {init}: its {stage} model is a {cfg.get('regen', {}).get('pairing')!r} model, not {pairing.name!r}")
     keep = pairing.init_keeps if isinstance(pairing, KeepsOnInit) else ()
     init_settings_check(type(pairing), cfg["pairing"], to_dict(pairing.config), stage, keep)
     return folder
+
+
+def init_settings_check(pairing_cls: type, model_cfg: dict[str, Any], run_pairing_cfg: dict[str, Any], stage: str,
+                        keep: Sequence[str] = ()) -> None:
+    """Refuse a fine-tuning config whose pairing settings change the model that ``--init`` starts from.
+
+    A setting is the model's when the pairing declares it (``keep``: vocabularies, feature settings) or when
+    changing it alone changes the stage's parameter names or shapes. Data settings (corpus, folders,
+    sizes) may differ. The error names every such setting with both values."""
+    changed = sorted(k for k in set(model_cfg) | set(run_pairing_cfg) if model_cfg.get(k) != run_pairing_cfg.get(k))
+    if not changed:
+        return
+    base = pairing_cls(from_dict(pairing_cls.config_class, model_cfg))
+    shapes = _stage_shapes(base, stage)
+    bad = [k for k in changed if k in keep]
+    for k in changed:
+        if k in bad or k not in model_cfg:
+            continue
+        try:
+            other = pairing_cls(from_dict(pairing_cls.config_class, {**model_cfg, k: run_pairing_cfg.get(k)}))
+            if _stage_shapes(other, stage) != shapes:
+                bad.append(k)
+        except Exception:  # a value the model cannot be built with: the settings are not compatible
+            bad.append(k)
+    if bad:
+        detail = "; ".join(f"pairing.{k}: model {model_cfg.get(k)!r}, this run {run_pairing_cfg.get(k)!r}" for k in sorted(set(bad)))
+        raise PipelineError(
+            f"--init: the {stage} model was trained with other settings that fine-tuning must keep ({detail}); "
+            f"drop these overrides (or train from scratch without --init)"
+        )
+
+
+def _stage_shapes(pairing: Any, stage: str) -> dict[str, tuple[int, ...]]:
+    extractor = pairing.build("extract")
+    model = extractor if stage == "extract" else pairing.build(stage, extractor)
+    if is_explicit(model):
+        return {}
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 def _copy_other_stages(pairing: Any, init: Path, out: Path, stage: Stage) -> None:
