@@ -46,6 +46,14 @@ def test_shipped_model_reproduces_its_recorded_figures(name):
     assert result["mismatches"] == [], result["mismatches"]
 
 
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_package_readme_states_the_shipped_figures(name):
+    """A package README's figures for its shipped model are the ones its provenance records (zoo.readme_row)."""
+    folder = SHIPPED[name]
+    readme = folder.parents[3] / "README.md"  # packages/<domain>/README.md
+    assert zoo.readme_row(folder) in readme.read_text(), f"{readme} lacks the row for {name}: {zoo.readme_row(folder)}"
+
+
 def test_shipped_models_stay_small():
     total = sum(pretrained.folder_bytes(f) for f in SHIPPED.values())
     assert total <= zoo.SIZE_LIMIT_BYTES, f"shipped models take {total / 1e6:.1f} MB (limit {zoo.SIZE_LIMIT_BYTES / 1e6:.1f} MB)"

@@ -264,6 +264,29 @@ def _package_variant(args: argparse.Namespace, pairings: Sequence[str]) -> int:
     return 0
 
 
+def readme_row(folder: str | Path) -> str:
+    """The row a package README's "Current figures" table carries for a shipped model, made from its provenance
+    alone (``tests/test_zoo.py`` checks that every shipped model's row is in its package's README, verbatim)."""
+    folder = Path(folder)
+    prov = read_provenance(folder)
+    ts = prov.get("test_split", {})
+    row = next((m for m in ts.get("metrics", []) if m["name"] == ts.get("headline")), None)
+    if row is None:
+        raise ZooError(f"{folder / PROVENANCE} records no headline metric in its test-split report")
+    budgets = prov.get("budgets", {})
+    cpu = {side: (budgets.get(side) or {}).get("cpu_seconds") for side in ("regeneration", "direct")}
+    diff = row.get("difference") or {}
+    ci = diff.get("ci95")
+    figures = (f"{row['name']} ({'higher' if row['higher_is_better'] else 'lower'} is better): regeneration "
+               f"**{compare.fmt(row['regeneration']['mean'])}**, direct {compare.fmt((row.get('direct') or {}).get('mean'))}"
+               + (f", difference {compare.fmt(diff.get('mean'))} [{compare.fmt(ci[0])}, {compare.fmt(ci[1])}]" if ci else "")
+               + f" ({row.get('winner', '–')}); {len(ts.get('seeds', []))} seeds, {ts.get('n_test') or 'all'} test examples; "
+               f"training CPU s {compare.fmt(cpu['regeneration'])} vs {compare.fmt(cpu['direct'])}")
+    return (f"| shipped model `{folder.name}` (preset `{prov.get('preset')}`, {prov.get('weights_dtype')}) | {figures} "
+            f"| `regen evaluate --model {folder.name} --out DIR` (rebuild: `python -m "
+            f"{pretrained.package_folder(prov['pairing']).parent.name}.zoo --out DIR`) | {str(prov.get('created', ''))[:10]} |")
+
+
 def listing(pairings: Sequence[str] | None = None) -> list[str]:
     """Lines for ``regen zoo``: each shipped model, its size, dtype and recorded headline figures."""
     found = shipped(pairings)
