@@ -3,7 +3,9 @@
     python -m regen_asr.finetune --run RUN --out OUT [--steps 300] [--batch-size 16] [--lr 5e-4]
                                  [--seed 0] [--fsdd-dir DIR] [--n-test 0] [--p2g-text fsdd|run]
 
-RUN is a trained run (extract, generate, regenerate and direct, e.g. on the synthetic corpus). Steps:
+RUN is a trained run (extract, generate, regenerate and direct, e.g. on the synthetic corpus), or ``pretrained``:
+the model this package ships (then ``python -m regen_asr.zoo --package-run OUT --name asr-fsdd --out DIR --install``
+ships the fine-tune as the variant ``asr-fsdd``). Steps:
 
 1. load RUN and FSDD (``../shared/data/fsdd`` or ``--fsdd-dir``): the fine-tuning data are the official
    training takes 5-49 of every digit and speaker, the test set the takes 0-4;
@@ -172,7 +174,8 @@ def summary(result: dict[str, Any]) -> list[str]:
 @cli_main("python -m regen_asr.finetune")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.finetune", description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="a trained run folder (extract, generate, regenerate, direct)")
+    p.add_argument("--run", required=True, help="a trained run folder (extract, generate, regenerate, direct), or "
+                                                "pretrained / a shipped name (the model this package ships)")
     p.add_argument("--out", required=True, help="output run folder (FSDD)")
     p.add_argument("--steps", type=int, default=300, help="fine-tuning steps per side (default 300)")
     p.add_argument("--batch-size", type=int, default=16)
@@ -193,8 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     from regen_core.runlock import run_lock
 
+    from regen_core.cli_common import model_folder
+
+    source = model_folder(args.run, "asr")  # a shipped model is read, never written
     with run_lock(args.out):  # one writer per run folder
-        result = run_finetune(args.run, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        result = run_finetune(source, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, warmup_steps=args.warmup_steps, fsdd_dir=args.fsdd_dir,
                               n_test=args.n_test, p2g_text=args.p2g_text, progress=args.progress)
         result["command"] = "python -m regen_asr.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
