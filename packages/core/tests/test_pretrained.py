@@ -93,7 +93,7 @@ def test_resolve_a_model_spec(shipped_toy, tmp_path, monkeypatch):
     assert pretrained.resolve(None, "toy") == shipped_toy
     assert pretrained.resolve("toy") == shipped_toy  # a shipped name
     assert pretrained.resolve(str(tmp_path)) == tmp_path  # a local folder
-    with pytest.raises(PretrainedError, match="needs a pairing"):
+    with pytest.raises(PretrainedError, match="needs to know the pairing"):
         pretrained.resolve("pretrained")
     with pytest.raises(PretrainedError, match="does not exist"):
         pretrained.resolve(str(tmp_path / "missing"))
@@ -120,6 +120,12 @@ def test_a_fine_tune_ships_as_a_variant(shipped_toy, tmp_path, monkeypatch):
     assert pretrained.read_provenance(found["toy-seed5"])["packaged_run"] == str(ft)
     assert zoo.reevaluate(found["toy-seed5"])["mismatches"] == []
     assert zoo.main(["--package-run", str(ft), "--name", "other", "--out", str(tmp_path / "z")], pairings=("toy",), prog="zoo") == 2
+    # without --name a fine-tune would replace the default: refused
+    assert zoo.main(["--package-run", str(ft), "--out", str(tmp_path / "z2"), "--install"], pairings=("toy",), prog="zoo") == 2
+    assert pretrained.verify(shipped_toy)  # the default is untouched
+    # a half-written folder is never listed
+    shutil.copytree(found["toy-seed5"], found["toy-seed5"].with_name(".tmp-toy-x"))
+    assert set(pretrained.shipped(["toy"])) == {"toy", "toy-seed5"}
 
 
 def test_no_shipped_model_names_the_command_that_builds_one(tmp_path, monkeypatch):
@@ -143,6 +149,12 @@ def test_a_hugging_face_cache_folder(packaged, tmp_path, monkeypatch):
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(cache))
     pairing, models = pretrained.from_pretrained("someone/regen-toy")
     assert pairing.name == "toy" and "generate" in models
+    # `hf download ORG/NAME --local-dir DIR` leaves its own metadata beside the files: not part of the model
+    local = tmp_path / "local"
+    shutil.copytree(packaged, local)
+    (local / ".cache" / "huggingface" / "download").mkdir(parents=True)
+    (local / ".cache" / "huggingface" / "download" / "run_config.json.metadata").write_text("x")
+    assert pretrained.from_pretrained(str(local))[0].name == "toy"
     with pytest.raises(PretrainedError, match="local Hugging Face cache"):
         pretrained.resolve("someone/not-downloaded")
 
@@ -169,6 +181,12 @@ def test_init_fine_tunes_from_the_shipped_model(shipped_toy, tmp_path):
     assert max(float((tuned[k].float() - start[k].float()).abs().max()) for k in start) < 1e-3
     saved = json.loads((run / "run_config.json").read_text())
     assert saved["pairing"]["data_seed"] == 3 and saved["pairing"]["hidden"] == 16  # the model's config + overrides
+    from regen_core.pipeline import load_run
+
+    pairing, models = load_run(run)  # the copied stages load with this run's settings, and say where they came from
+    assert pairing.config.data_seed == 3 and {"extract", "generate", "direct"} <= set(models)
+    assert "copied_from" in json.loads((run / "generate" / "final" / "config.json").read_text())["training"]
+    assert json.loads((run / "regenerate" / "final" / "config.json").read_text())["regen"]["init_from"].endswith("regenerate/final")
     scratch = tmp_path / "scratch"
     assert cli.main(["train", "toy", "--stage", "regenerate", "--config", "toy", "--run", str(scratch),
                      "train.regenerate.max_steps=1", "train.regenerate.lr=1e-9", "train.regenerate.warmup_steps=0"]) == 0
@@ -192,3 +210,10 @@ def test_a_domain_evaluate_defaults_to_its_shipped_model(shipped_toy, tmp_path, 
     assert (tmp_path / "ev" / "report.md").is_file()
     assert domain_main("toy", "evaluate", []) == 2  # a shipped model is never written to: --out is needed
     assert "give --out" in capsys.readouterr().err
+
+
+def test_zoo_refuses_to_resume_a_run_made_with_another_config(packaged, capsys):
+    """A toy check's run in the same --out must not be packaged as the zoo recipe's."""
+    out = packaged.parent.parent  # the zoo --out of the module fixture (built with --config toy)
+    with pytest.raises(zoo.ZooError, match="trained with another config"):
+        zoo.build("toy", out, config="toy", overrides=["pairing.hidden=8"], log=None)

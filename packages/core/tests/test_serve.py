@@ -57,7 +57,7 @@ def test_no_model_names_the_commands_that_make_one():
 
 
 def test_load_models_refuses_a_missing_folder_and_another_pairings_run(toy_run, tmp_path):
-    with pytest.raises(serve.ServeError, match="no such run folder"):
+    with pytest.raises(serve.ServeError, match="does not exist"):
         serve.load_models("toy", str(tmp_path / "nothing"))
     with pytest.raises(serve.ServeError, match="is a 'toy' run, not 'tts'"):
         serve.load_models("tts", str(toy_run))

@@ -37,7 +37,8 @@ class ASRPairing:
     y: ClassVar[Spec] = Spec("text", "text", "str: normalised transcript (a-z, apostrophe, space)")
     y_prime: ClassVar[Spec] = Spec("phonemes", "tokens", "(P,) str: ARPAbet phonemes, '|' between words")
     headline: ClassVar[str] = "wer"  # the comparisons' lead metric (regen study, bench)
-    init_keeps: ClassVar[tuple[str, ...]] = ("sample_rate", "n_mels")  # the recognisers' features (regen train --init)
+    # the recognisers' features, attention heads and the word separator the P2G reads (regen train --init)
+    init_keeps: ClassVar[tuple[str, ...]] = ("sample_rate", "n_mels", "heads", "word_sep")
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("wer", False, "word error rate (jiwer), pooled over the test utterances"),
         Metric("cer", False, "character error rate (jiwer, spaces included), pooled over the test utterances"),

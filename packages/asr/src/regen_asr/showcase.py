@@ -38,7 +38,8 @@ def table(title: str, rows: list[dict]) -> list[str]:
              + f" over {len(rows)} utterances.", "",
              "| speaker | reference | regeneration | direct | Y' (phoneme@seconds) |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['speaker']} | {r['reference']} | {r['regeneration']} | {r['direct'] or '–'} | {r['y_prime'][:160]} |")
+        y_prime = r["y_prime"][:160].replace("|", "\\|")  # the word separator, escaped for the Markdown table
+        lines.append(f"| {r['speaker']} | {r['reference']} | {r['regeneration']} | {r['direct'] or '–'} | {y_prime} |")
     return lines + [""]
 
 

@@ -68,9 +68,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     init = None
     if args.init:
-        from .pretrained import resolve
+        from .cli_common import model_folder
 
-        init = resolve(args.init, args.pairing)
+        init = model_folder(args.init, args.pairing)  # a packaged model's checksums are verified
     if init is not None and not args.config:  # fine-tuning: the model's own run config, then the overrides
         cls = registry.pairing_class(args.pairing)
         run_cfg = load_run_config(cls, None, args.overrides, values=ckpt.read_json(init / "run_config.json", "run config"))

@@ -8,11 +8,12 @@ trainer's ``checkpoints/``, ``train_log.jsonl`` and the model folder ``final/``
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -184,8 +185,11 @@ def train_stage(
         data = data if data is not None else pairing.load_data()
         sd = pairing.stage_data(stage, paired_data(data, run_cfg.paired, stage), extractor)
         ckpt.write_json_atomic(out / "run_config.json", to_dict(run_cfg))
+        saved = saved_config(pairing, stage)
+        if init_dir is not None:  # the fine-tune's origin, kept in its model folder
+            saved["regen"]["init_from"] = str(init_dir)
         result: TrainResult = train(
-            model, sd, tcfg, stage_dir(out, stage), saved_config=saved_config(pairing, stage), resume=resume,
+            model, sd, tcfg, stage_dir(out, stage), saved_config=saved, resume=resume,
             description=f"{pairing.name}:{stage}",
         )
     return StageRecord(stage, result.parameters, result.steps, result.seconds, str(result.final_dir))
@@ -245,20 +249,27 @@ def _stage_shapes(pairing: Any, stage: str) -> dict[str, tuple[int, ...]]:
 def _copy_other_stages(pairing: Any, init: Path, out: Path, stage: Stage) -> None:
     """The --init model's other stages into ``out`` where ``out`` has none (its learned extractor is what the later
     stages train on), so ``out`` is a whole model with the fine-tuned stage in it."""
+    learned_extract = not is_explicit(pairing.build("extract"))
     for other in STAGES:
         src, dst = final_dir(init, other), final_dir(out, other)
         if other == stage or dst.exists() or not src.is_dir():
             continue
-        ckpt.verify(src)
+        if stage == "extract" and learned_extract and other != "direct":
+            continue  # the later stages were trained on the old extractor's Y': they are retrained, not copied
+        cfg = ckpt.read_config(src)
+        # the copy loads with this run's pairing settings (the check allowed only ones that keep the model)
+        cfg = {**cfg, "pairing": to_dict(pairing.config),
+               "training": {**cfg.get("training", {}), "copied_from": str(src)}}
         w = ckpt.FolderWriter(dst)
         try:
-            for name in ("config.json", "model.safetensors"):
-                shutil.copy2(src / name, w.path(name))
+            shutil.copy2(src / "model.safetensors", w.path("model.safetensors"))
+            with open(w.path("config.json"), "w", encoding="utf-8") as f:
+                json.dump(cfg, f, indent=2, sort_keys=True)
             w.commit()
         except BaseException:
             w.abort()
             raise
-    if stage != "extract" and not is_explicit(pairing.build("extract")) and not final_dir(out, "extract").exists():
+    if stage != "extract" and learned_extract and not final_dir(out, "extract").exists():
         raise PipelineError(f"--init {init}: the pairing's extractor is learned but {final_dir(init, 'extract')} is missing")
 
 

@@ -22,10 +22,12 @@ import json
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import checkpoint as ckpt
+from .atomic import fsync_dir
 from .errors import RegenError
 
 #: The model spec meaning "the model this package ships for the pairing" (the default of every ``--model``).
@@ -72,6 +74,8 @@ def shipped(pairings: Sequence[str] | None = None) -> dict[str, Path]:
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
+            if folder.name.startswith("."):  # a half-written .tmp- / .old- folder is never a shipped model
+                continue
             prov = folder / PROVENANCE
             if prov.is_file() and ckpt.read_json(prov, "model provenance").get("pairing") in wanted:
                 out[folder.name] = folder
@@ -100,7 +104,8 @@ def resolve(spec: str | os.PathLike | None, pairing: str | None = None) -> Path:
     text = str(spec) if spec is not None else ""
     if text in ("", DEFAULT):
         if not pairing:
-            raise PretrainedError(f"--model {DEFAULT} needs a pairing to know which shipped model to load")
+            raise PretrainedError(f"--model {DEFAULT} needs to know the pairing: give the shipped model's name instead "
+                                  f"(--model PAIRING, e.g. --model tts; `regen zoo` lists them)")
         found = shipped([pairing])
         if pairing not in found or read_provenance(found[pairing]).get("pairing") != pairing:
             raise PretrainedError(
@@ -131,7 +136,8 @@ def resolve(spec: str | os.PathLike | None, pairing: str | None = None) -> Path:
 def file_checksums(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` except provenance.json, by relative POSIX path."""
     return {p.relative_to(folder).as_posix(): ckpt.sha256_file(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != PROVENANCE and "__pycache__" not in p.parts}
+            if p.is_file() and p.name != PROVENANCE and "__pycache__" not in p.parts
+            and p.relative_to(folder).parts[:2] != (".cache", "huggingface")}  # `hf download --local-dir` metadata
 
 
 def read_provenance(folder: str | Path) -> dict[str, Any]:
@@ -146,16 +152,16 @@ def verify(folder: str | Path) -> dict[str, Any]:
     prov = read_provenance(folder)
     want = prov.get("files")
     if not isinstance(want, dict) or not want:
-        raise PretrainedError(f"{folder / PROVENANCE} lists no file checksums")
+        raise PretrainedError(f"{folder / PROVENANCE} lists no file checksums (not a packaged model)")
     have = file_checksums(folder)
     for name, digest in want.items():
         if name not in have:
-            raise PretrainedError(f"shipped model {folder}: file {name} is missing")
+            raise PretrainedError(f"packaged model {folder}: file {name} is missing")
         if have[name] != digest:
-            raise PretrainedError(f"shipped model {folder}: {name} does not match its SHA-256 in {PROVENANCE} (corrupt or changed)")
+            raise PretrainedError(f"packaged model {folder}: {name} does not match its SHA-256 in {PROVENANCE} (corrupt or changed)")
     extra = sorted(set(have) - set(want))
     if extra:
-        raise PretrainedError(f"shipped model {folder}: files not listed in {PROVENANCE}: {', '.join(extra[:5])}")
+        raise PretrainedError(f"packaged model {folder}: files not listed in {PROVENANCE}: {', '.join(extra[:5])}")
     return prov
 
 
@@ -215,8 +221,7 @@ def package_run(run: str | Path, dest: str | Path, *, half: bool = True, eval_su
     stages = [s for s in STAGES if final_dir(run, s).is_dir()]
     if not stages:
         raise PretrainedError(f"{run} holds no trained stage (no */final folders) to package")
-    tmp = dest.with_name(f".tmp-{dest.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = dest.with_name(f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}")
     try:
         tmp.mkdir(parents=True)
         shutil.copy2(run / "run_config.json", tmp / "run_config.json")
@@ -237,13 +242,23 @@ def package_run(run: str | Path, dest: str | Path, *, half: bool = True, eval_su
                 junk.unlink()
         prov = {**(provenance or {}), "weights_dtype": "float16" if half else "float32", "files": file_checksums(tmp)}
         (tmp / PROVENANCE).write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.rename(tmp, dest)
+        swap_in(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def swap_in(tmp: Path, dest: Path) -> None:
+    """Put the finished folder ``tmp`` at ``dest``: an existing ``dest`` is moved aside first and deleted only once
+    ``tmp`` is in place, so a crash leaves the old or the new folder (and a dot-folder shipped() ignores)."""
+    old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}") if dest.exists() else None
+    if old is not None:
+        os.rename(dest, old)
+    os.rename(tmp, dest)
+    fsync_dir(dest.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def update_provenance(folder: str | Path, **fields: Any) -> dict[str, Any]:

@@ -72,8 +72,6 @@ def load_models(pairing_name: str, spec: str | None) -> tuple[Any, dict[str, Any
             n == pairing_name for n in shipped([pairing_name])):
         raise NoModelError(f"no model for {pairing_name!r}: none was given with --model and its package ships "
                            f"none; {train_hint(pairing_name)}")
-    if spec is not None and spec != PRETRAINED and not Path(spec).is_dir() and spec not in shipped():
-        raise ServeError(f"--model {pairing_name}={spec}: no such run folder or shipped model")
     try:
         pairing, models = from_pretrained(spec or PRETRAINED, pairing_name if spec in (None, PRETRAINED) else None)
     except PretrainedError as err:

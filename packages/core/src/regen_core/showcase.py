@@ -101,10 +101,12 @@ def main(argv: Sequence[str] | None, *, prog: str, doc: str | None, pairing: str
     def go(args: argparse.Namespace) -> int:
         set_threads(args.threads)
         specs = (args.model or ["pretrained"]) if several else [args.model]
-        outputs, cards = [], []
-        for spec in specs:
+        outputs, cards, names = [], [], set()
+        for i, spec in enumerate(specs):
             folder = model_folder(spec, pairing)
-            outputs += run(folder, Path(args.out) / folder.name if several else Path(args.out), args)
+            name = folder.name if folder.name not in names else f"{folder.name}-{i}"  # two zoo outputs are both "model"
+            names.add(name)
+            outputs += run(folder, Path(args.out) / name if several else Path(args.out), args)
             cards.append(model_card(folder))
         summary = write_summary(args.out, title, outputs, cards)
         print_outputs(outputs)

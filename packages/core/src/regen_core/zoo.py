@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import shutil
+import uuid
 import subprocess
 import tempfile
 from pathlib import Path
@@ -98,6 +100,15 @@ def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides:
     run_cfg = load_run_config(cls, config, list(overrides))
     pairing = cls(run_cfg.pairing)
     root = Path(out) / pairing_name
+    old = root / "run" / "run_config.json"
+    if old.is_file():  # resuming: only the same recipe (a toy check's run must not ship as the zoo's)
+        from .config import to_dict
+
+        before, now = ckpt.read_json(old, "run config"), json.loads(json.dumps(to_dict(run_cfg)))
+        differ = sorted(_diff_keys(before, now))
+        if differ:
+            raise ZooError(f"{root / 'run'} was trained with another config ({', '.join(differ[:6])} differ): "
+                           f"use another --out, or remove that folder to rebuild")
     # 1. Data and every stage.
     data = pairing.load_data()
     train_stages(pairing, run_cfg, root / "run", data=data, log=log)
@@ -138,7 +149,9 @@ def package(run: str | Path, model_dir: str | Path, *, data: Any = None, evaluat
         "budgets": run_budgets(run), "data": compare.data_fingerprint(data),
         "code": compare.code_fingerprint(_modules(cls)), "machine": compare.machine_record(),
         "test_split": {"seeds": seeds, "n_test": run_cfg.evaluate.n_test, "temperature": temperature,
-                       "headline": head, "metrics": report["metrics"]},
+                       "headline": head, "weights": "float32, before packaging (the packaged weights' subset figures "
+                                                    "are under 'subset', their float16 change under 'fp16_check')",
+                       "metrics": report["metrics"]},
     }
     package_run(run, model_dir, half=True, eval_subset=subset, provenance=provenance)
     half = side_means(evaluate_subset(*from_pretrained(model_dir), subset, seeds, temperature))
@@ -157,6 +170,13 @@ def package(run: str | Path, model_dir: str | Path, *, data: Any = None, evaluat
     return model_dir
 
 
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two JSON values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [k for key in sorted(set(a) | set(b)) for k in _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
 def _rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-12)
 
@@ -171,14 +191,13 @@ def _modules(cls: type) -> list[Any]:
 
 
 def install(model_dir: str | Path, name: str) -> Path:
-    """Copy a packaged model into its pairing's package, ``pretrained/<name>`` (a source checkout)."""
+    """Copy a packaged model (checksums verified first) into its pairing's package, ``pretrained/<name>`` (a source
+    checkout); the folder it replaces is moved aside until the new one is in place."""
+    pretrained.verify(model_dir)
     dest = pretrained.package_folder(read_provenance(model_dir)["pairing"]) / name
-    tmp = dest.with_name(f".tmp-{dest.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = dest.with_name(f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}")
     shutil.copytree(model_dir, tmp)
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
+    pretrained.swap_in(tmp, dest)
     return dest
 
 
@@ -254,9 +273,10 @@ def _package_variant(args: argparse.Namespace, pairings: Sequence[str]) -> int:
     pairing, _, _ = load_model(final_dir(run, stage))
     if pairing.name not in pairings:
         raise ZooError(f"--package-run {run} holds a {pairing.name!r} model; this package ships {', '.join(pairings)}")
-    name = args.name or pairing.name
-    if not (name == pairing.name or name.startswith(pairing.name + "-")):
-        raise ZooError(f"--name {name!r}: a shipped model of {pairing.name!r} is named {pairing.name} or {pairing.name}-VARIANT")
+    name = args.name or ""
+    if not name.startswith(pairing.name + "-"):
+        raise ZooError(f"--package-run needs --name {pairing.name}-VARIANT (a variant beside the default "
+                       f"{pairing.name!r}, which only the zoo recipe builds); got {name or 'none'}")
     folder = package(run, Path(args.out) / name, n_subset=args.n_subset, fp16_tolerance=args.fp16_tolerance,
                      recipe={"preset": None, "packaged_run": str(run)})
     if args.install:

@@ -30,7 +30,7 @@ MAX_IMAGES = 4096
 @cli_main("python -m regen_image.sample")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_image.sample", description=__doc__.split("\n\n")[0])
-    add_model_arg(p, "image", what=" (from regen_image.train / regen compare; shipped: image, image-vq, image-down)")
+    add_model_arg(p, "image", what=" (from regen_image.train / regen compare)")
     p.add_argument("--class", dest="cls", default=None, help="class to draw (default: every class, one row each)")
     p.add_argument("--n", type=int, default=16, help="images per class")
     p.add_argument("--side", choices=("regeneration", "direct", "both"), default="regeneration")

@@ -1,7 +1,7 @@
 """``python -m regen_image.showcase --out DIR [--model MODEL ...]``: sample grids of every class, both sides.
 
-For each model (default: the ``image`` model this package ships; ``--model`` repeatable: ``image-vq``,
-``image-down``, run folders): ``DIR/<model>/regeneration.png`` (class -> Y' -> image), ``direct.png`` (class ->
+For each model (default: the ``image`` model this package ships; ``--model`` repeatable: other shipped names,
+run folders): ``DIR/<model>/regeneration.png`` (class -> Y' -> image), ``direct.png`` (class ->
 image), one row per class, ``--n`` samples each, and for the regeneration side the test images reconstructed
 through Y' (``y_prime.png``: reference row above its extract -> regenerate row). ``DIR/outputs.md`` lists the
 files and the models' cards.

@@ -51,7 +51,7 @@ def systems_for(pairing: Any, vocoder: Any, n_iter: int = 32) -> tuple[dict[str,
     from .peers import HifiGan16k, PeerMissingError
     from .regenerate import GriffinLim
 
-    ext = pairing.build("extract")
+    ext = pairing.build("extract")  # tts's log-mel extractor is explicit (main() refuses other pairings)
     gl = GriffinLim(pairing.log_mel(), n_iter)
     systems: dict[str, Callable] = {"regen_vocoder": lambda a: vocoder.sample(ext.extract(a)),
                                     f"griffinlim_{n_iter}": lambda a: gl.sample(ext.extract(a))}
@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     folder = model_folder(args.model, "tts")
     pairing, models = load_run(folder)
+    if pairing.name != "tts":
+        raise PipelineError(f"{folder} is a {pairing.name!r} model: bench_vocoder judges the mel vocoder of a 'tts' model "
+                            f"(tts-codec's codec: python -m regen_tts.bench_codec)")
     if "regenerate" not in models:
         raise PipelineError(f"{folder} has no trained vocoder (regenerate/final)")
     vocoder = models["regenerate"].eval()

@@ -43,7 +43,8 @@ class TTSPairing:
     y_prime: ClassVar[Spec] = Spec("y_prime", "spectrogram", "(T // hop + 1, n_mels) float32 natural-log mel")
     headline: ClassVar[str] = "mcd"  # the comparisons' lead metric (regen study, bench)
     # what a fine-tune (regen train --init) keeps: the signal and mel settings, the phoneme vocabulary and front-end
-    init_keeps: ClassVar[tuple[str, ...]] = ("sample_rate", "n_fft", "hop", "win", "n_mels", "fmin", "fmax", "phonemes", "g2p")
+    init_keeps: ClassVar[tuple[str, ...]] = ("sample_rate", "n_fft", "hop", "win", "n_mels", "fmin", "fmax", "phonemes", "g2p",
+                                              "n_heads", "voc_mag_prior")
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("mcd", False, "mel-cepstral distortion with DTW, 13 coefficients, c0 excluded (dB)"),
         Metric("lsd", False, "log-spectral distance on the DTW path (dB)"),
