@@ -1,6 +1,6 @@
 """Evaluate a trained ASR run on its test split: every ASR metric, both sides, one JSON.
 
-    python -m regen_asr.evaluate --run RUN [--out DIR] [--n 0] [--g2p-words 500]
+    python -m regen_asr.evaluate [--model MODEL | --run RUN] [--out DIR] [--n 0] [--g2p-words 500]
 
 Reports, on the same test utterances: WER and CER of regeneration (speech -> phonemes -> text)
 and of the direct baseline; the generator's PER against the extractor's phonemes; the P2G's WER
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from regen_core.cli_common import EVALUATION_SUBDIR, add_run_arg, add_threads_arg, parse, set_threads
+from regen_core.cli_common import EVALUATION_SUBDIR, add_model_arg, add_threads_arg, model_folder, parse, set_threads
 from regen_core.errors import cli_main
 
 from .metrics import cer, per, wer
@@ -111,21 +111,27 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 @cli_main("python -m regen_asr.evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m regen_asr.evaluate", description=__doc__.split("\n\n")[0])
-    add_run_arg(p, help="run folder (generate/, regenerate/, optionally direct/ and extract/)")
-    p.add_argument("--out", default=None, help="folder for asr_report.json (default RUN/evaluation)")
+    add_model_arg(p, "asr", what=" (generate/, regenerate/, optionally direct/ and extract/)")
+    p.add_argument("--out", default=None, help="folder for asr_report.json (default RUN/evaluation; required for a "
+                                               "shipped model, whose folder is never written to)")
     p.add_argument("--n", type=int, default=0, help="test utterances (0 = all)")
     p.add_argument("--g2p-words", type=int, default=500, help="held-out CMUdict words for the G2P score (0 = skip)")
     add_threads_arg(p)
     args = parse(p, argv)
     from regen_core.checkpoint import write_json_atomic
+    from regen_core.errors import InputError
     from regen_core.pipeline import PipelineError, load_run
+    from regen_core.pretrained import PROVENANCE
 
     set_threads(args.threads)
-    pairing, models = load_run(args.run)
+    run = model_folder(args.model, "asr")
+    if (run / PROVENANCE).is_file() and not args.out:
+        raise InputError(f"{run} is a packaged model (its folder is not written to): give --out DIR for the report")
+    pairing, models = load_run(run)
     if pairing.name != "asr":
-        raise PipelineError(f"{args.run} is a {pairing.name!r} run, not an asr one")
+        raise PipelineError(f"{run} is a {pairing.name!r} run, not an asr one")
     report = asr_report(pairing, models, pairing.load_data()["test"], n=args.n, g2p_words=args.g2p_words)
-    out = Path(args.out or Path(args.run) / EVALUATION_SUBDIR)
+    out = Path(args.out or run / EVALUATION_SUBDIR)
     write_json_atomic(out / "asr_report.json", report)
     print("\n".join(summary_lines(report)))
     print(f"report: {out / 'asr_report.json'}")
