@@ -217,3 +217,11 @@ def test_zoo_refuses_to_resume_a_run_made_with_another_config(packaged, capsys):
     out = packaged.parent.parent  # the zoo --out of the module fixture (built with --config toy)
     with pytest.raises(zoo.ZooError, match="trained with another config"):
         zoo.build("toy", out, config="toy", overrides=["pairing.hidden=8"], log=None)
+
+
+def test_a_model_of_another_pairing_is_refused_by_name(packaged):
+    from regen_core.cli_common import model_folder
+
+    assert model_folder(str(packaged), "toy") == packaged
+    with pytest.raises(PretrainedError, match="holds a 'toy' model, not a 'melody' one"):
+        model_folder(str(packaged), "melody")

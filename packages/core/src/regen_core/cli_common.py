@@ -69,12 +69,16 @@ def add_model_arg(p: argparse.ArgumentParser, pairing: str, *, what: str = "") -
 
 
 def model_folder(spec: str, pairing: str) -> Path:
-    """The folder ``--model`` names (:func:`regen_core.pretrained.resolve`), a packaged model's checksums verified."""
-    from .pretrained import PROVENANCE, resolve, verify
+    """The folder ``--model`` names (:func:`regen_core.pretrained.resolve`), a packaged model's checksums verified,
+    refused when it holds another pairing's model (``pairing``'s variants, e.g. tts-codec for tts, are accepted)."""
+    from .pretrained import PROVENANCE, PretrainedError, folder_pairing, resolve, verify
 
     folder = resolve(spec, pairing)
     if (folder / PROVENANCE).is_file():
         verify(folder)
+    held = folder_pairing(folder)
+    if held is not None and held != pairing and not held.startswith(pairing + "-"):  # tts-codec serves tts's commands
+        raise PretrainedError(f"--model {spec}: {folder} holds a {held!r} model, not a {pairing!r} one")
     return folder
 
 

@@ -187,6 +187,22 @@ def from_pretrained(spec: str | os.PathLike | None = DEFAULT, pairing: str | Non
     return p, models
 
 
+def folder_pairing(folder: str | Path) -> str | None:
+    """The pairing a packaged model, run folder or model folder holds (None when it says nothing)."""
+    from .contract import STAGES
+
+    folder = Path(folder)
+    if (folder / PROVENANCE).is_file():
+        return read_provenance(folder).get("pairing")
+    configs = [folder / "config.json", *(folder / s / "final" / "config.json" for s in STAGES)]
+    for cfg in configs:
+        if cfg.is_file():
+            meta = ckpt.read_json(cfg, "model config").get("regen")
+            if isinstance(meta, dict) and meta.get("pairing"):
+                return str(meta["pairing"])
+    return None
+
+
 def load_eval_subset(folder: str | Path) -> Any:
     """The test examples a packaged model's ``subset`` metrics were measured on."""
     import datasets
