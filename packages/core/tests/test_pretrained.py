@@ -225,3 +225,16 @@ def test_a_model_of_another_pairing_is_refused_by_name(packaged):
     assert model_folder(str(packaged), "toy") == packaged
     with pytest.raises(PretrainedError, match="holds a 'toy' model, not a 'melody' one"):
         model_folder(str(packaged), "melody")
+
+
+def test_model_and_run_together_are_refused(capsys):
+    import argparse
+
+    from regen_core.cli_common import add_model_arg
+
+    p = argparse.ArgumentParser(prog="x")
+    add_model_arg(p, "toy")
+    assert p.parse_args([]).model == "pretrained" and p.parse_args(["--run", "R"]).model == "R"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--model", "A", "--run", "B"])
+    assert "give --model or --run, not both" in capsys.readouterr().err

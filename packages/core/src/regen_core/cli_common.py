@@ -60,12 +60,24 @@ def add_run_arg(p: argparse.ArgumentParser, *, required: bool = True, help: str 
     p.set_defaults(_run_required=required)
 
 
+class _OneModel(argparse.Action):
+    """``--model`` and its synonym ``--run``: one of them, once (``--model A --run B`` is an error, not B)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = getattr(namespace, "_model_flag", None)
+        if given is not None and given != option_string:
+            parser.error(f"give {given} or {option_string}, not both ({option_string} RUN means --model RUN)")
+        namespace._model_flag = option_string
+        setattr(namespace, self.dest, values)
+
+
 def add_model_arg(p: argparse.ArgumentParser, pairing: str, *, what: str = "") -> None:
     """``--model MODEL`` (default ``pretrained``: the model the package ships for ``pairing``); see :func:`model_folder`."""
-    p.add_argument("--model", default="pretrained", metavar="MODEL",
+    p.add_argument("--model", default="pretrained", metavar="MODEL", action=_OneModel,
                    help=f"pretrained (default: the {pairing} model this package ships; `regen zoo` lists them), a run "
                         f"folder{what}, a downloaded model folder, or ORG/NAME in the local Hugging Face cache")
-    p.add_argument("--run", dest="model", metavar="RUN", help="a run folder (same as --model RUN)")
+    p.add_argument("--run", dest="model", metavar="RUN", action=_OneModel, help="a run folder (same as --model RUN)")
 
 
 def model_folder(spec: str, pairing: str) -> Path:
