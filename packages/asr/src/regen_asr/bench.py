@@ -33,33 +33,28 @@ from regen_core.errors import cli_main
 
 def pocketsphinx_scores(test: Any, sample_rate: int, n: int = 0) -> dict[str, Any]:
     """WER / CER / RTF of pocketsphinx's bundled US-English model on the same test audio."""
-    try:
-        from pocketsphinx import Decoder
-    except ImportError:
-        return {"available": False, "reason": "pocketsphinx is not installed (pip install pocketsphinx)"}
     from regen_core.data import take
-    from regen_speech.audio import resample
+    from regen_speech.peers import PeerMissingError, PocketSphinx
 
     from .metrics import cer, wer
     from .vocab import normalise
 
+    try:
+        peer = PocketSphinx()
+    except PeerMissingError as err:
+        return {"available": False, "reason": str(err)}
     test = take(test, n)
     audio_ds = test.with_format("numpy", columns=["audio"])
-    decoder = Decoder(samprate=16000, loglevel="FATAL")
     hyps, secs, audio_secs = [], 0.0, 0.0
     for i in range(len(test)):
         audio = np.asarray(audio_ds[i]["audio"], dtype=np.float32)
         audio_secs += len(audio) / sample_rate
         t0 = time.perf_counter()
-        x = resample(audio, sample_rate, 16000) if sample_rate != 16000 else audio
-        decoder.start_utt()
-        decoder.process_raw((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
+        text = peer.transcribe(audio, sample_rate)
         secs += time.perf_counter() - t0
-        hyps.append(normalise(hyp.hypstr) if hyp is not None else "")
+        hyps.append(normalise(text) if text else "")
     refs = list(test["text"])
-    return {"available": True, "model": "pocketsphinx default en-us acoustic model + language model",
+    return {"available": True, "model": peer.model,
             "wer": wer(refs, hyps), "cer": cer(refs, hyps), "rtf": secs / audio_secs, "n_test": len(refs),
             "examples": [{"reference": r, "pocketsphinx": h} for r, h in list(zip(refs, hyps))[:3]]}
 

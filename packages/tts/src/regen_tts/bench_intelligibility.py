@@ -23,49 +23,42 @@ import numpy as np
 from regen_core.errors import cli_main
 
 
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z']+", " ", text.lower()).split())
+
+
 def spoken_words(text: str) -> str:
     """``"Hello, 2 dogs!"`` -> ``"hello two dogs"``: the words a recogniser should output."""
     from .text import normalize
 
-    return " ".join(re.sub(r"[^a-z']+", " ", normalize(text, unknown="drop").lower()).split())
+    return _words(normalize(text, unknown="drop"))
 
 
 def regen_recogniser(spec: str) -> tuple[Callable[[np.ndarray, int], str], dict[str, Any]]:
     """regen's ASR (through the registry: tts never imports regen_asr) as ``audio, rate -> text``."""
-    import soxr
-
     from regen_core.contract import regenerate_pipeline
     from regen_core.pretrained import from_pretrained
+    from regen_speech.audio import resample
 
     pairing, models = from_pretrained(spec, "asr")
     rate = pairing.config.sample_rate
 
     def run(audio: np.ndarray, sr: int) -> str:
-        x = soxr.resample(audio, sr, rate).astype(np.float32) if sr != rate else audio
+        x = resample(audio, sr, rate) if sr != rate else audio
         return str(regenerate_pipeline(x, models["generate"], models["regenerate"], seed=0, temperature=0.0).y)
 
     return run, {"available": True, "model": spec}
 
 
 def pocketsphinx_recogniser() -> tuple[Callable[[np.ndarray, int], str] | None, dict[str, Any]]:
-    """pocketsphinx's default US-English acoustic model and language model, or None when not installed."""
+    """pocketsphinx's default US-English acoustic model and language model (regen_speech.peers), or None."""
+    from regen_speech.peers import PeerMissingError, PocketSphinx
+
     try:
-        from pocketsphinx import Decoder
-    except ImportError:
-        return None, {"available": False, "reason": "pocketsphinx is not installed (pip install 'regen-asr[peer]')"}
-    import soxr
-
-    decoder = Decoder()
-
-    def run(audio: np.ndarray, sr: int) -> str:
-        x = soxr.resample(audio, sr, 16000) if sr != 16000 else audio
-        decoder.start_utt()
-        decoder.process_raw((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
-        return " ".join(re.sub(r"[^a-z']+", " ", (hyp.hypstr if hyp else "").lower()).split())
-
-    return run, {"available": True, "model": "pocketsphinx default en-us acoustic model + language model"}
+        peer = PocketSphinx()
+    except PeerMissingError as err:
+        return None, {"available": False, "reason": str(err)}
+    return peer.transcribe, {"available": True, "model": peer.model}
 
 
 def score(recognise: Callable[[np.ndarray, int], str], audios: dict[str, list[np.ndarray]], refs: list[str], sr: int
@@ -75,7 +68,7 @@ def score(recognise: Callable[[np.ndarray, int], str], audios: dict[str, list[np
 
     out: dict[str, Any] = {}
     for name, waves in audios.items():
-        hyps = [recognise(w, sr) for w in waves]
+        hyps = [_words(recognise(w, sr)) for w in waves]  # both recognisers' text cleaned as the references are
         out[name] = {"wer": float(jiwer.wer(refs, hyps)), "examples": [{"reference": r, "heard": h} for r, h in zip(refs[:3], hyps[:3])]}
     base = out["espeak_reference"]["wer"]
     for name in audios:
