@@ -102,8 +102,6 @@ def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides:
     root = Path(out) / pairing_name
     old = root / "run" / "run_config.json"
     if old.is_file():  # resuming: only the same recipe (a toy check's run must not ship as the zoo's)
-        from .config import to_dict
-
         before, now = ckpt.read_json(old, "run config"), json.loads(json.dumps(to_dict(run_cfg)))
         differ = sorted(_diff_keys(before, now))
         if differ:

