@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairing = ASRPairing(run_cfg.pairing)
     print(f"[demo] building / loading the corpus ({run_cfg.pairing.corpus}) ...", flush=True)
     data = pairing.load_data()
-    print(f"[demo] corpus: " + ", ".join(f"{k} {len(v)}" for k, v in data.items())
+    print("[demo] corpus: " + ", ".join(f"{k} {len(v)}" for k, v in data.items())
           + f"; test voices {sorted(set(data['test']['speaker']))}", flush=True)
     # 2. Train every stage into OUT/run (finished ones are kept).
     train_stages(pairing, run_cfg, run, data=data, log=lambda line: print(f"[demo] {line}", flush=True))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from .compare import SCHEMA, budget_table, compare_metric, fmt, interval, run_budgets  # noqa: F401  (interval, run_budgets: re-exported for older imports)
+from .compare import SCHEMA, budget_table, compare_metric, fmt
 from .contract import Metric, SetMetrics, SetMetricsSpec, TimedOutput, Visualises, regenerate_pipeline
 from .data import take
 

@@ -22,7 +22,7 @@ from . import registry
 from .config import ConfigError, build_config, from_dict, run_config_class, to_dict
 from .contract import STAGES, KeepsOnInit, Stage, is_explicit
 from .runlock import run_lock
-from .trainer import TrainResult, count_parameters, refuse_existing, train
+from .trainer import TrainResult, refuse_existing, train
 from .errors import RegenError
 
 FORMAT = 1  # version of the model-folder layout written by regen

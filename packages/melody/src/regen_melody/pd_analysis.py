@@ -150,7 +150,6 @@ def analyse(run: Path, seeds: tuple[int, ...], n_test: int, temperature: float,
     out["distribution_baselines_iid"] = base
 
     # 3. Models.
-    from regen_core.contract import regenerate_pipeline
     from regen_core.evaluate import _seed
 
     avg_train = fold_dist(absolute)

@@ -25,7 +25,6 @@ files are refused with regen_speech's typed errors. ``--png`` also writes a stri
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence

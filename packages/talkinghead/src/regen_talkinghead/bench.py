@@ -121,7 +121,8 @@ def train_run(config: str, out: Path, overrides: Sequence[str], data: Any = None
 
 def quality(config: str, out: Path, overrides: Sequence[str], seeds: Sequence[int]) -> dict:
     """Train + evaluate once per training seed; the table over the runs."""
-    from regen_core.evaluate import evaluate, run_budgets
+    from regen_core.compare import run_budgets
+    from regen_core.evaluate import evaluate
     from regen_core.pipeline import load_run, load_run_config
 
     from .pairing import TalkingHeadPairing

@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(p, argv)
     set_threads(args.threads)
     from regen_core.contract import regenerate_pipeline
-    from regen_core.evaluate import evaluate, run_budgets
+    from regen_core.compare import run_budgets
+    from regen_core.evaluate import evaluate
     from regen_core.pipeline import load_run, load_run_config
     from regen_speech.audio import save_wav
     from regen_speech.espeak import synthesize
@@ -133,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     phases["real_photo"] = time.perf_counter() - t_real
     print((out / "evaluation" / "report.md").read_text())
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
-    print(f"[demo] phases (wall s): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
+    print("[demo] phases (wall s): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
     print(f"[demo] done in {wall:.0f} s wall ({cpu:.0f} s CPU): report {out / 'evaluation' / 'report.md'}, "
           f"videos + strips in {out / 'evaluation' / 'examples'}, {out / 'compare'}, {out / 'samples'} and {out / 'real'}")
     return 0

@@ -288,7 +288,7 @@ class FaceModel(nn.Module):
         """1-D Gaussians of (B, V) centres / stds over the pixel axis, evaluated only within +-``window``
         pixels of each centre and scattered into a dense matrix: (B, V, size) with ``dim=2``; with
         ``weights`` (B, K, V) and ``dim=1``, K weighted copies laid out (B, K, size, V)."""
-        size, r = self.geometry.size, self.geometry.window
+        size = self.geometry.size
         cols = centre.detach().floor().long()[..., None] + self._offsets  # (B, V, 2r+1)
         valid = (cols >= 0) & (cols < size)
         cols = cols.clamp(0, size - 1)

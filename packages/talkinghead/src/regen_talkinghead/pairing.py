@@ -27,7 +27,7 @@ from . import data as th_data
 from .config import TalkingHeadConfig
 from .direct import DirectTalkingHead
 from .extract import FaceFitter, NoFaceError, to_unit
-from .face import N_COEFF, N_ID
+from .face import N_ID
 from .generate import CoefficientGenerator, audio_tensor
 from .metrics import Judge
 from .regenerate import NeuralRenderer
