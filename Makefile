@@ -17,6 +17,8 @@ DOMAIN ?= all
 OUT ?= demo-out
 BENCH_OUT ?= bench/results
 SERVE_ARGS ?=
+# where a domain ships a trained model, make demo shows it and then a shorter live training (budgets x LIVE_SCALE)
+LIVE_SCALE ?= 0.3
 
 # optional extras the tests exercise (ONNX export and onnxruntime inference; the peer vocoder and recogniser)
 SETUP_EXTRAS := packages/tts[onnx,peers] packages/asr[onnx,peer] packages/image[onnx]
@@ -70,10 +72,11 @@ demo: setup
 		$(BIN)/regen compare toy --config tiny --run $(OUT)/toy; \
 		echo "toy $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; fi; \
 	for d in $$domains; do [ "$$d" = toy ] && continue; t=$$(date +%s); \
-		if $(BIN)/python -c "import sys; from regen_core.pretrained import shipped; sys.exit(0 if shipped(['$$d']) else 1)"; then \
-			echo "=== demo: $$d, the shipped model ==="; $(BIN)/python -m regen_$$d.showcase --out $(OUT)/$$d/shipped; \
+		scale=1; if $(BIN)/python -c "import sys; from regen_core.pretrained import shipped; sys.exit(0 if shipped(['$$d']) else 1)"; then \
+			echo "=== demo: $$d, the shipped model ==="; $(BIN)/python -m regen_$$d.showcase --out $(OUT)/$$d/shipped; scale=$(LIVE_SCALE); \
 		else echo "=== demo: $$d: this checkout ships no trained $$d model yet (python -m regen_$$d.zoo builds it) ==="; fi; \
-		echo "=== demo: $$d, a live training on this machine ==="; $(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d; \
+		echo "=== demo: $$d, a live training on this machine (budgets x $$scale) ==="; \
+		$(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d --budget-scale $$scale; \
 		echo "$$d $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; done; \
 	echo; echo "demo outputs are in $(OUT)/ (wall time per domain: $$(paste -sd, $(OUT)/timings.txt | sed 's/,/, /g')):"; \
 	for r in $$(find $(OUT) -name report.md -o -name outputs.md | sort); do echo "  $$r"; done

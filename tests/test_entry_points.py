@@ -41,5 +41,5 @@ def test_train_and_evaluate_take_a_run_folder(domain: str, capsys) -> None:
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_demo_flags(domain: str, capsys) -> None:
     text = _help(f"regen_{domain}.demo", capsys)
-    for flag in ("--out", "--config", "--threads", "key=value"):
+    for flag in ("--out", "--config", "--threads", "--budget-scale", "key=value"):
         assert flag in text, f"regen_{domain}.demo --help lacks {flag}"

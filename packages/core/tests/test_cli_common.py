@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from regen_core.cli_common import (
-    USER_ERRORS, add_run_arg, demo_parser, parse, renamed_flags, scaled_budgets, train_and_evaluate, train_stages,
+    USER_ERRORS, add_run_arg, demo_overrides, demo_parser, parse, renamed_flags, scaled_budgets, train_and_evaluate,
+    train_stages,
 )
 from regen_core.errors import cli_main
 from regen_core.config import ConfigError
@@ -41,6 +42,25 @@ def test_scaled_budgets_leave_unlimited_stages_alone() -> None:
     assert scaled_budgets(cfg, 0.5) == ["train.generate.max_seconds=5.0"]
     assert scaled_budgets(cfg, 0.5, keys=("max_seconds", "max_cpu_seconds")) == \
         ["train.generate.max_seconds=5.0", "train.direct.max_cpu_seconds=2.0"]
+
+
+def test_demo_budget_scale_scales_steps_and_seconds_of_every_side_alike(capsys) -> None:
+    p = demo_parser("demo", None, default_config="toy")
+    args = parse(p, ["--out", "o", "--budget-scale", "0.25", "train.generate.max_seconds=8",
+                     "train.direct.max_cpu_seconds=8"])
+    over = demo_overrides(ToyPairing, args)
+    assert over[:2] == ["train.generate.max_seconds=8", "train.direct.max_cpu_seconds=8"]  # the user's own first
+    cfg = load_run_config(ToyPairing, "toy", over)
+    base = load_run_config(ToyPairing, "toy", [])
+    for stage in ("generate", "regenerate", "direct"):
+        assert getattr(cfg.train, stage).max_steps == max(1, round(getattr(base.train, stage).max_steps * 0.25))
+    assert cfg.train.generate.max_seconds == 2.0 and cfg.train.direct.max_cpu_seconds == 2.0
+    assert cfg.train.regenerate.max_seconds == 0.0  # no limit stays no limit
+    assert demo_overrides(ToyPairing, parse(p, ["--out", "o", "train.direct.lr=0.01"])) == ["train.direct.lr=0.01"]  # scale 1
+    for bad in ("0", "-1", "nan"):
+        with pytest.raises(SystemExit):
+            parse(p, ["--out", "o", "--budget-scale", bad])
+        assert "--budget-scale: must be > 0" in capsys.readouterr().err
 
 
 def test_cli_main_is_one_line_and_status_2(capsys) -> None:

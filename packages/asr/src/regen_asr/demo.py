@@ -16,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_parser, parse, set_threads, train_stages
+from regen_core.cli_common import (
+    EVALUATION_SUBDIR, RUN_SUBDIR, demo_overrides, demo_parser, parse, set_threads, train_stages,
+)
 from regen_core.errors import cli_main
 
 
@@ -37,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     run, evaluation = out / RUN_SUBDIR, out / EVALUATION_SUBDIR
     # 1. Corpus and config.
-    run_cfg = load_run_config(ASRPairing, args.config, args.overrides)
+    run_cfg = load_run_config(ASRPairing, args.config, demo_overrides(ASRPairing, args))
     pairing = ASRPairing(run_cfg.pairing)
     print(f"[demo] building / loading the corpus ({run_cfg.pairing.corpus}) ...", flush=True)
     data = pairing.load_data()

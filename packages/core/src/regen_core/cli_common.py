@@ -114,7 +114,31 @@ def demo_parser(prog: str, doc: str | None, *, default_config: str, threads: int
                    help=f"output folder: OUT/{RUN_SUBDIR} (the run), OUT/{EVALUATION_SUBDIR} (the report), the domain's extras")
     add_config_args(p, default=default_config)
     add_threads_arg(p, threads)
+    p.add_argument("--budget-scale", type=_positive_float, default=1.0, metavar="S",
+                   help="multiply every stage's training budget (max_seconds, max_cpu_seconds, max_steps) by S, "
+                        "both sides alike: make demo's live trainings use a fraction (default 1)")
     return p
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+DEMO_BUDGET_KEYS = ("max_seconds", "max_cpu_seconds", "max_steps")
+
+
+def demo_overrides(pairing_cls: type, args: argparse.Namespace) -> list[str]:
+    """A demo's ``key=value`` overrides plus its ``--budget-scale``: every trained stage's time and step budgets
+    multiplied alike, so regeneration and direct keep equal budgets at any scale."""
+    overrides = list(args.overrides)
+    from .pipeline import load_run_config
+
+    run_cfg = load_run_config(pairing_cls, args.config, overrides)
+    stages = [s for s in ("extract", "generate", "regenerate", "direct") if hasattr(run_cfg.train, s)]
+    return overrides + scaled_budgets(run_cfg, args.budget_scale, keys=DEMO_BUDGET_KEYS, stages=stages)
 
 
 def parse(p: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -136,15 +160,16 @@ def set_threads(n: int | None) -> None:
 
 def scaled_budgets(run_cfg: Any, scale: float, keys: Sequence[str] = ("max_seconds",),
                    stages: Sequence[str] = ("generate", "regenerate", "direct")) -> list[str]:
-    """Overrides multiplying each stage's time budgets (``keys``) by ``scale``; budgets of 0 (no limit) stay 0."""
+    """Overrides multiplying each stage's budgets (``keys``: seconds or steps) by ``scale``; 0 (no limit) stays 0."""
     if scale == 1.0:
         return []
     out = []
     for stage in stages:
         for key in keys:
-            secs = getattr(getattr(run_cfg.train, stage), key)
-            if secs > 0:
-                out.append(f"train.{stage}.{key}={secs * scale}")
+            value = getattr(getattr(run_cfg.train, stage), key)
+            if value > 0:  # steps stay whole (at least one); seconds scale as they are
+                scaled = max(1, round(value * scale)) if isinstance(value, int) else value * scale
+                out.append(f"train.{stage}.{key}={scaled}")
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from regen_core import registry
-from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate
+from regen_core.cli_common import demo_overrides, demo_parser, parse, set_threads, train_and_evaluate
 from regen_core.errors import cli_main
 
 from . import sample
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     out = Path(args.out)
     # 1. Every stage into DIR/run, then regeneration vs direct into DIR/evaluation.
-    done = train_and_evaluate(registry.pairing_class(args.pairing), out, args.config, args.overrides, progress=True)
+    pairing_cls = registry.pairing_class(args.pairing)
+    done = train_and_evaluate(pairing_cls, out, args.config, demo_overrides(pairing_cls, args), progress=True)
     print((done.evaluation / "report.md").read_text())
     print(f"outputs: {out}\nreport: {done.evaluation / 'report.json'} and {done.evaluation / 'report.md'}")
     # 2. A grid per class from both sides.

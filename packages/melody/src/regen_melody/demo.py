@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from regen_core.cli_common import demo_parser, parse, set_threads, train_and_evaluate
+from regen_core.cli_common import demo_overrides, demo_parser, parse, set_threads, train_and_evaluate
 from regen_core.errors import cli_main
 
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. Data (parsed in parallel once, then cached), training into DIR/run (skipping finished stages),
     #    then regeneration vs direct on held-out chorales into DIR/evaluation.
     t0 = time.perf_counter()
-    done = train_and_evaluate(MelodyPairing, out, args.config, args.overrides, log=lambda line: print(line, flush=True))
+    done = train_and_evaluate(MelodyPairing, out, args.config, demo_overrides(MelodyPairing, args), log=lambda line: print(line, flush=True))
     print((done.evaluation / "report.md").read_text())
     t1 = time.perf_counter()
 

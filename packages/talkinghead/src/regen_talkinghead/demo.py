@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from regen_core.cli_common import demo_parser, parse, scaled_budgets, set_threads
+from regen_core.cli_common import demo_overrides, demo_parser, parse, set_threads
 from regen_core.errors import cli_main
 
 DEMO_TEXT = "Please call me back before the morning meeting."
@@ -60,7 +60,6 @@ def real_photo(pairing, models, folder: Path, fallback_wav: Path, digits: str = 
 @cli_main("python -m regen_talkinghead.demo")
 def main(argv: Sequence[str] | None = None) -> int:
     p = demo_parser("python -m regen_talkinghead.demo", __doc__, default_config="tiny")
-    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds and max_cpu_seconds")
     p.add_argument("--text", default=DEMO_TEXT, help="the sentence animated in DIR/samples")
     p.add_argument("--n-compare", type=int, default=2, help="test utterances in DIR/compare")
     args = parse(p, argv)
@@ -81,9 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     t0, c0 = time.perf_counter(), _cpu()
     phases: dict[str, float] = {}
-    overrides = list(args.overrides)
-    overrides += scaled_budgets(load_run_config(TalkingHeadPairing, args.config, overrides), args.budget_scale,
-                                keys=("max_seconds", "max_cpu_seconds"))
+    overrides = demo_overrides(TalkingHeadPairing, args)
     run_cfg = load_run_config(TalkingHeadPairing, args.config, overrides)
     # 1. Corpus.
     print("[demo] corpus (espeak-ng speech + rendered faces) ...", flush=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_parser, parse, scaled_budgets, set_threads
+from regen_core.cli_common import EVALUATION_SUBDIR, RUN_SUBDIR, demo_overrides, demo_parser, parse, set_threads
 from regen_core.errors import cli_main
 
 DEMO_TEXT = "Dr. Smith bought 3 apples for $2.50 on the 21st of May, and then he walked home."
@@ -27,7 +27,6 @@ DEMO_TEXT = "Dr. Smith bought 3 apples for $2.50 on the 21st of May, and then he
 @cli_main("python -m regen_tts.demo")
 def main(argv: Sequence[str] | None = None) -> int:
     p = demo_parser("python -m regen_tts.demo", __doc__, default_config="demo", threads=None)
-    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every stage's max_seconds (e.g. 0.3 for a quick look)")
     p.add_argument("--text", default=DEMO_TEXT, help="the sentence spoken in DIR/samples")
     args = parse(p, argv)
     set_threads(args.threads)
@@ -44,8 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     t0 = time.perf_counter()
-    overrides = list(args.overrides)
-    overrides += scaled_budgets(load_run_config(TTSPairing, args.config, overrides), args.budget_scale)
+    overrides = demo_overrides(TTSPairing, args)
     # 1-2. Corpus and training (finished stages are kept when the demo is run again).
     print(f"[demo] corpus + training into {out / RUN_SUBDIR} ...", flush=True)
     run = train_run(args.config, out / RUN_SUBDIR, overrides)
