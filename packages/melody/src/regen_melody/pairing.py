@@ -47,6 +47,8 @@ class MelodyPairing:
     y: ClassVar[Spec] = Spec("melody", "symbolic", "dict of per-note pitch/onset/duration/syllables + metre")
     y_prime: ClassVar[Spec] = Spec("template", "symbolic", "dict: mode, transpose, metre + per-note beat/chord/cadence")
     headline: ClassVar[str] = "PD"  # the comparisons' lead metric (regen study, bench)
+    # regen train --init keeps it: the regenerator learned with (or without) the register condition, same shapes
+    init_keeps: ClassVar[tuple[str, ...]] = ("template_register",)
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("TA", True, "tonality accuracy: melody's major/minor (C vs A weight) matches the template"),
         Metric("CA", True, "chord accuracy: share of notes in the template chord"),
