@@ -9,6 +9,7 @@ recorded seeds: the figures must match (one torch thread, CPU, deterministic).
 from __future__ import annotations
 
 import importlib
+import json
 
 import pytest
 
@@ -28,6 +29,13 @@ def test_zoo_recipe_at_toy_size(domain, tmp_path):
         assert (tmp_path / name / "evaluation" / "report.json").is_file()
         result = zoo.reevaluate(model)
         assert result["mismatches"] == [], result["mismatches"]
+    for name, stages in getattr(module, "SHARED", {}).items():  # tts-codec's direct baseline is tts's, copied
+        assert pretrained.verify(tmp_path / name / "model")["shared_stages"] == stages
+        for stage, other in stages.items():
+            copied = tmp_path / name / "run" / stage / "final"
+            assert (copied / "model.safetensors").read_bytes() == \
+                (tmp_path / other / "run" / stage / "final" / "model.safetensors").read_bytes()
+            assert "copied_from" in json.loads((copied / "config.json").read_text())["training"]
     # the domain's showcase runs on the packaged model (as make demo runs it on the shipped one)
     showcase = importlib.import_module(f"regen_{domain}.showcase")
     shown = tmp_path / "showcase"
@@ -57,3 +65,22 @@ def test_package_readme_states_the_shipped_figures(name):
 def test_shipped_models_stay_small():
     total = sum(pretrained.folder_bytes(f) for f in SHIPPED.values())
     assert total <= zoo.SIZE_LIMIT_BYTES, f"shipped models take {total / 1e6:.1f} MB (limit {zoo.SIZE_LIMIT_BYTES / 1e6:.1f} MB)"
+
+
+def test_a_shared_stage_must_be_the_model_this_recipe_trains(tmp_path):
+    """zoo.share_stage refuses another pairing's stage trained with other settings, and one not built yet."""
+    from regen_core.config import to_dict
+    from regen_core.examples.toy import ToyPairing
+    from regen_core.pipeline import load_run_config, train_stage
+
+    cfg = load_run_config(ToyPairing, "toy", ["train.direct.max_steps=3"])
+    pairing = ToyPairing(cfg.pairing)
+    with pytest.raises(zoo.ZooError, match="not built"):
+        zoo.share_stage(pairing, cfg, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)
+    train_stage(pairing, "direct", cfg, tmp_path / "other" / "run")
+    other = load_run_config(ToyPairing, "toy", ["train.direct.max_steps=4"])
+    with pytest.raises(zoo.ZooError, match="train.direct.max_steps"):
+        zoo.share_stage(pairing, other, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)
+    zoo.share_stage(pairing, cfg, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)
+    copied = json.loads((tmp_path / "mine" / "run" / "direct" / "final" / "config.json").read_text())
+    assert copied["regen"]["pairing"] == "toy" and copied["pairing"] == to_dict(pairing.config)

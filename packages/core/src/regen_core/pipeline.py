@@ -246,6 +246,23 @@ def _stage_shapes(pairing: Any, stage: str) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def copy_stage_folder(src: Path, dst: Path, pairing: Any) -> None:
+    """A trained stage's model folder copied to ``dst`` (atomically), to load as ``pairing``'s: its config takes this
+    pairing's name and settings (the caller checked they keep the model) and records ``copied_from``."""
+    cfg = ckpt.read_config(src)
+    cfg = {**cfg, "regen": {**cfg.get("regen", {}), "pairing": pairing.name}, "pairing": to_dict(pairing.config),
+           "training": {**cfg.get("training", {}), "copied_from": str(src)}}
+    w = ckpt.FolderWriter(dst)
+    try:
+        shutil.copy2(src / "model.safetensors", w.path("model.safetensors"))
+        with open(w.path("config.json"), "w", encoding="utf-8") as f:
+            json.dump(cfg, f, indent=2, sort_keys=True)
+        w.commit()
+    except BaseException:
+        w.abort()
+        raise
+
+
 def _copy_other_stages(pairing: Any, init: Path, out: Path, stage: Stage) -> None:
     """The --init model's other stages into ``out`` where ``out`` has none (its learned extractor is what the later
     stages train on), so ``out`` is a whole model with the fine-tuned stage in it."""
@@ -256,19 +273,7 @@ def _copy_other_stages(pairing: Any, init: Path, out: Path, stage: Stage) -> Non
             continue
         if stage == "extract" and learned_extract and other != "direct":
             continue  # the later stages were trained on the old extractor's Y': they are retrained, not copied
-        cfg = ckpt.read_config(src)
-        # the copy loads with this run's pairing settings (the check allowed only ones that keep the model)
-        cfg = {**cfg, "pairing": to_dict(pairing.config),
-               "training": {**cfg.get("training", {}), "copied_from": str(src)}}
-        w = ckpt.FolderWriter(dst)
-        try:
-            shutil.copy2(src / "model.safetensors", w.path("model.safetensors"))
-            with open(w.path("config.json"), "w", encoding="utf-8") as f:
-                json.dump(cfg, f, indent=2, sort_keys=True)
-            w.commit()
-        except BaseException:
-            w.abort()
-            raise
+        copy_stage_folder(src, dst, pairing)
     if stage != "extract" and learned_extract and not final_dir(out, "extract").exists():
         raise PipelineError(f"--init {init}: the pairing's extractor is learned but {final_dir(init, 'extract')} is missing")
 

@@ -28,7 +28,7 @@ import uuid
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import checkpoint as ckpt
 from . import compare, registry
@@ -88,8 +88,13 @@ def _git_commit() -> dict[str, Any]:
 
 
 def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides: Sequence[str] = (), n_subset: int = 4,
-          fp16_tolerance: float = 0.02, log: Callable[[str], None] | None = print) -> Path:
-    """Steps 1-4 of the module docstring for one pairing; returns the packaged model folder ``OUT/<pairing>/model``."""
+          fp16_tolerance: float = 0.02, shared: Mapping[str, str] | None = None,
+          log: Callable[[str], None] | None = print) -> Path:
+    """Steps 1-4 of the module docstring for one pairing; returns the packaged model folder ``OUT/<pairing>/model``.
+
+    ``shared`` maps a stage to another pairing built into the same ``OUT`` whose trained stage this one takes instead
+    of training the same model again (tts-codec's direct baseline is tts's: same model, data and budget); the
+    settings are checked (:func:`share_stage`) and provenance records it."""
     import time
 
     from .compare import train_stages
@@ -107,14 +112,46 @@ def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides:
         if differ:
             raise ZooError(f"{root / 'run'} was trained with another config ({', '.join(differ[:6])} differ): "
                            f"use another --out, or remove that folder to rebuild")
-    # 1. Data and every stage.
+    # 1. Data and every stage (a shared one copied from the other pairing's run).
+    for stage, other in (shared or {}).items():
+        share_stage(pairing, run_cfg, stage, Path(out) / other / "run", root / "run", log=log)
     data = pairing.load_data()
     train_stages(pairing, run_cfg, root / "run", data=data, log=log)
+    recipe = {"preset": config, "overrides": list(overrides), **({"shared_stages": dict(shared)} if shared else {})}
     model_dir = package(root / "run", root / "model", data=data, evaluation=root / "evaluation", n_subset=n_subset,
-                        fp16_tolerance=fp16_tolerance, recipe={"preset": config, "overrides": list(overrides)}, log=log)
+                        fp16_tolerance=fp16_tolerance, recipe=recipe, log=log)
     update_provenance(model_dir, zoo_seconds=round(time.perf_counter() - t0, 1),
                       zoo_cpu_seconds=round(compare.cpu_seconds() - c0, 1))
     return model_dir
+
+
+def share_stage(pairing: Any, run_cfg: Any, stage: str, other_run: Path, run: Path,
+                log: Callable[[str], None] | None = print) -> None:
+    """Copy ``other_run``'s trained ``stage`` into ``run`` (unless ``run`` has it already), after checking that it is
+    the model this pairing would train: the same training settings for the stage, the same values of every pairing
+    setting both configs have, and the same parameter shapes. A mismatch is a :class:`ZooError` naming it."""
+    from .pipeline import PipelineError, copy_stage_folder, final_dir, init_settings_check
+
+    src, dst = final_dir(other_run, stage), final_dir(run, stage)
+    if dst.exists():
+        return
+    if not src.is_dir():
+        raise ZooError(f"{pairing.name}'s {stage} stage is shared with {other_run.parent.name}'s, which is not built "
+                       f"({src} is missing): build {other_run.parent.name} into the same --out first")
+    cfg = ckpt.read_config(src)
+    mine = to_dict(getattr(run_cfg.train, stage))
+    differ = [f"train.{stage}.{k}" for k in _diff_keys(cfg.get("train", {}), mine)]
+    theirs, ours = cfg.get("pairing", {}), to_dict(pairing.config)
+    differ += [f"pairing.{k}" for k in sorted(set(theirs) & set(ours)) if theirs[k] != ours[k]]
+    if differ:
+        raise ZooError(f"{pairing.name} cannot share {src}: {', '.join(differ[:6])} differ from this recipe's")
+    try:
+        init_settings_check(type(pairing), theirs, ours, stage)
+    except PipelineError as err:
+        raise ZooError(f"{pairing.name} cannot share {src}: {err}") from None
+    copy_stage_folder(src, dst, pairing)
+    if log:
+        log(f"{pairing.name}:{stage}: shared with {other_run.parent.name} (copied from {src})")
 
 
 def package(run: str | Path, model_dir: str | Path, *, data: Any = None, evaluation: str | Path | None = None,
@@ -223,8 +260,10 @@ def reevaluate(folder: str | Path, *, rtol: float = 1e-4, atol: float = 1e-6) ->
 # -- command lines -------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: str) -> int:
-    """``python -m regen_<domain>.zoo``: build (and optionally install) the domain's shipped models."""
+def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: str,
+         shared: Mapping[str, Mapping[str, str]] | None = None) -> int:
+    """``python -m regen_<domain>.zoo``: build (and optionally install) the domain's shipped models; ``shared``:
+    pairing -> {stage: other pairing} (see :func:`build`)."""
     from .cli_common import set_threads
     from .errors import cli_main
 
@@ -247,7 +286,7 @@ def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: st
             return _package_variant(args, pairings)
         for name in args.pairing or pairings:
             folder = build(name, args.out, config=args.config, overrides=args.overrides, n_subset=args.n_subset,
-                           fp16_tolerance=args.fp16_tolerance)
+                           fp16_tolerance=args.fp16_tolerance, shared=(shared or {}).get(name))
             if args.install:
                 print(f"{name}: installed -> {install(folder, name)}")
         return 0
@@ -255,9 +294,11 @@ def main(argv: Sequence[str] | None = None, *, pairings: Sequence[str], prog: st
     return cli_main(prog)(run)(p.parse_args(argv))
 
 
-def domain_main(pairings: Sequence[str], prog: str) -> Callable[[Sequence[str] | None], int]:
-    """The ``main`` of a domain's ``zoo.py``: :func:`main` for the pairings that package ships."""
-    return lambda argv=None: main(argv, pairings=pairings, prog=prog)
+def domain_main(pairings: Sequence[str], prog: str,
+                shared: Mapping[str, Mapping[str, str]] | None = None) -> Callable[[Sequence[str] | None], int]:
+    """The ``main`` of a domain's ``zoo.py``: :func:`main` for the pairings that package ships (built in that order;
+    ``shared``: pairing -> {stage: an earlier pairing whose trained stage it takes})."""
+    return lambda argv=None: main(argv, pairings=pairings, prog=prog, shared=shared)
 
 
 def _package_variant(args: argparse.Namespace, pairings: Sequence[str]) -> int:
