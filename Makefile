@@ -76,7 +76,7 @@ demo: setup
 			echo "=== demo: $$d, the shipped model ==="; $(BIN)/python -m regen_$$d.showcase --out $(OUT)/$$d/shipped; scale=$(LIVE_SCALE); \
 		else echo "=== demo: $$d: this checkout ships no trained $$d model yet (python -m regen_$$d.zoo builds it) ==="; fi; \
 		echo "=== demo: $$d, a live training on this machine (budgets x $$scale) ==="; \
-		$(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d --budget-scale $$scale; \
+		$(BIN)/python -m regen_$$d.demo --out $(OUT)/$$d $$([ "$$scale" = 1 ] || echo --budget-scale $$scale); \
 		echo "$$d $$(( $$(date +%s) - t )) s" >> $(OUT)/timings.txt; done; \
 	echo; echo "demo outputs are in $(OUT)/ (wall time per domain: $$(paste -sd, $(OUT)/timings.txt | sed 's/,/, /g')):"; \
 	for r in $$(find $(OUT) -name report.md -o -name outputs.md | sort); do echo "  $$r"; done

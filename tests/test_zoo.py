@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 
 import pytest
 
@@ -35,7 +36,8 @@ def test_zoo_recipe_at_toy_size(domain, tmp_path):
             copied = tmp_path / name / "run" / stage / "final"
             assert (copied / "model.safetensors").read_bytes() == \
                 (tmp_path / other / "run" / stage / "final" / "model.safetensors").read_bytes()
-            assert "copied_from" in json.loads((copied / "config.json").read_text())["training"]
+            saved = json.loads((copied / "config.json").read_text())
+            assert saved["training"]["copied_from"] and saved["regen"]["pairing"] == name
     # the domain's showcase runs on the packaged model (as make demo runs it on the shipped one)
     showcase = importlib.import_module(f"regen_{domain}.showcase")
     shown = tmp_path / "showcase"
@@ -81,6 +83,19 @@ def test_a_shared_stage_must_be_the_model_this_recipe_trains(tmp_path):
     other = load_run_config(ToyPairing, "toy", ["train.direct.max_steps=4"])
     with pytest.raises(zoo.ZooError, match="train.direct.max_steps"):
         zoo.share_stage(pairing, other, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)
+    halved = load_run_config(ToyPairing, "toy", ["train.direct.max_steps=3", "paired.share=0.5"])
+    with pytest.raises(zoo.ZooError, match="paired.share"):  # the other side would train on half the pairs
+        zoo.share_stage(pairing, halved, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)
+    wider = load_run_config(ToyPairing, "toy", ["train.direct.max_steps=3", f"pairing.hidden={cfg.pairing.hidden * 2}"])
+    with pytest.raises(zoo.ZooError, match="pairing.hidden"):
+        zoo.share_stage(ToyPairing(wider.pairing), wider, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run",
+                        log=None)
     zoo.share_stage(pairing, cfg, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)
     copied = json.loads((tmp_path / "mine" / "run" / "direct" / "final" / "config.json").read_text())
     assert copied["regen"]["pairing"] == "toy" and copied["pairing"] == to_dict(pairing.config)
+    zoo.share_stage(pairing, cfg, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)  # resumed
+    train_stage(pairing, "direct", load_run_config(ToyPairing, "toy", ["train.direct.max_steps=2"]), tmp_path / "x" / "run")
+    shutil.rmtree(tmp_path / "mine" / "run" / "direct" / "final")
+    shutil.copytree(tmp_path / "x" / "run" / "direct" / "final", tmp_path / "mine" / "run" / "direct" / "final")
+    with pytest.raises(zoo.ZooError, match="is not the copy"):  # a resumed build whose stage is another model
+        zoo.share_stage(pairing, cfg, "direct", tmp_path / "other" / "run", tmp_path / "mine" / "run", log=None)

@@ -53,14 +53,16 @@ def test_demo_budget_scale_scales_steps_and_seconds_of_every_side_alike(capsys) 
     cfg = load_run_config(ToyPairing, "toy", over)
     base = load_run_config(ToyPairing, "toy", [])
     for stage in ("generate", "regenerate", "direct"):
-        assert getattr(cfg.train, stage).max_steps == max(1, round(getattr(base.train, stage).max_steps * 0.25))
+        for key in ("max_steps", "warmup_steps"):
+            want = getattr(base.train, stage).__getattribute__(key)
+            assert getattr(getattr(cfg.train, stage), key) == (max(1, round(want * 0.25)) if want else 0)
     assert cfg.train.generate.max_seconds == 2.0 and cfg.train.direct.max_cpu_seconds == 2.0
     assert cfg.train.regenerate.max_seconds == 0.0  # no limit stays no limit
     assert demo_overrides(ToyPairing, parse(p, ["--out", "o", "train.direct.lr=0.01"])) == ["train.direct.lr=0.01"]  # scale 1
-    for bad in ("0", "-1", "nan"):
+    for bad in ("0", "-1", "nan", "inf"):
         with pytest.raises(SystemExit):
             parse(p, ["--out", "o", "--budget-scale", bad])
-        assert "--budget-scale: must be > 0" in capsys.readouterr().err
+        assert "--budget-scale: must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_cli_main_is_one_line_and_status_2(capsys) -> None:

@@ -20,6 +20,7 @@ def test_fine_tune_refuses_a_changed_register_condition() -> None:
     model = to_dict(MelodyConfig())
     init_settings_check(MelodyPairing, model, {**model, "n_folk": 10, "top_k": 4}, "regenerate",
                         MelodyPairing.init_keeps)  # data and sampling settings may change
+    init_settings_check(MelodyPairing, model, {**model, "template_register": False}, "regenerate", ())  # same shapes
     with pytest.raises(PipelineError, match=r"pairing.template_register: model True, this run False"):
         init_settings_check(MelodyPairing, model, {**model, "template_register": False}, "regenerate",
                             MelodyPairing.init_keeps)

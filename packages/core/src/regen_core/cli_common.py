@@ -18,6 +18,7 @@ A flag renamed here keeps its old spelling as a deprecated alias that prints a n
 from __future__ import annotations
 
 import argparse
+import math
 import dataclasses
 import sys
 from pathlib import Path
@@ -115,19 +116,20 @@ def demo_parser(prog: str, doc: str | None, *, default_config: str, threads: int
     add_config_args(p, default=default_config)
     add_threads_arg(p, threads)
     p.add_argument("--budget-scale", type=_positive_float, default=1.0, metavar="S",
-                   help="multiply every stage's training budget (max_seconds, max_cpu_seconds, max_steps) by S, "
+                   help="multiply every stage's training budget (max_seconds, max_cpu_seconds, max_steps, warmup_steps) by S, "
                         "both sides alike: make demo's live trainings use a fraction (default 1)")
     return p
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
-DEMO_BUDGET_KEYS = ("max_seconds", "max_cpu_seconds", "max_steps")
+#: what --budget-scale multiplies (warm-up with the steps, so the schedule keeps its shape at any scale)
+DEMO_BUDGET_KEYS = ("max_seconds", "max_cpu_seconds", "max_steps", "warmup_steps")
 
 
 def demo_overrides(pairing_cls: type, args: argparse.Namespace) -> list[str]:

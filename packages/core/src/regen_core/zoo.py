@@ -127,31 +127,41 @@ def build(pairing_name: str, out: str | Path, *, config: str = "zoo", overrides:
 
 def share_stage(pairing: Any, run_cfg: Any, stage: str, other_run: Path, run: Path,
                 log: Callable[[str], None] | None = print) -> None:
-    """Copy ``other_run``'s trained ``stage`` into ``run`` (unless ``run`` has it already), after checking that it is
-    the model this pairing would train: the same training settings for the stage, the same values of every pairing
-    setting both configs have, and the same parameter shapes. A mismatch is a :class:`ZooError` naming it."""
-    from .pipeline import PipelineError, copy_stage_folder, final_dir, init_settings_check
+    """Copy ``other_run``'s trained ``stage`` into ``run`` after checking that it is the model this pairing would train:
+    the same training settings for the stage, the same paired-data settings, the same values of every pairing setting
+    both configs have, and the same parameter names and shapes.
+    Where ``run`` holds the stage already it must be that copy. A mismatch is a :class:`ZooError` naming it."""
+    from safetensors import safe_open
+
+    from .pipeline import _stage_shapes, copy_stage_folder, final_dir
 
     src, dst = final_dir(other_run, stage), final_dir(run, stage)
-    if dst.exists():
-        return
+    other = other_run.parent.name
     if not src.is_dir():
-        raise ZooError(f"{pairing.name}'s {stage} stage is shared with {other_run.parent.name}'s, which is not built "
-                       f"({src} is missing): build {other_run.parent.name} into the same --out first")
+        raise ZooError(f"{pairing.name}'s {stage} stage is shared with {other}'s, which is not built "
+                       f"({src} is missing): build {other} into the same --out first")
+    if dst.exists():  # a resumed build: only the copy of this very model may stand
+        mine = ckpt.read_config(dst).get("training", {}).get("copied_from")
+        same = ckpt.sha256_file(dst / "model.safetensors") == ckpt.sha256_file(src / "model.safetensors")
+        if mine != str(src) or not same:
+            raise ZooError(f"{dst} is not the copy of {src} that the recipe shares (copied from {mine!r}"
+                           f"{'' if same else ', other weights'}): remove {dst.parent} to share it again")
+        return
     cfg = ckpt.read_config(src)
-    mine = to_dict(getattr(run_cfg.train, stage))
-    differ = [f"train.{stage}.{k}" for k in _diff_keys(cfg.get("train", {}), mine)]
+    differ = [f"train.{stage}.{k}" for k in _diff_keys(cfg.get("train", {}), to_dict(getattr(run_cfg.train, stage)))]
+    other_paired = ckpt.read_json(other_run / "run_config.json", "run config").get("paired", {})
+    differ += [f"paired.{k}" for k in _diff_keys(other_paired, to_dict(run_cfg.paired))]
     theirs, ours = cfg.get("pairing", {}), to_dict(pairing.config)
     differ += [f"pairing.{k}" for k in sorted(set(theirs) & set(ours)) if theirs[k] != ours[k]]
     if differ:
         raise ZooError(f"{pairing.name} cannot share {src}: {', '.join(differ[:6])} differ from this recipe's")
-    try:
-        init_settings_check(type(pairing), theirs, ours, stage)
-    except PipelineError as err:
-        raise ZooError(f"{pairing.name} cannot share {src}: {err}") from None
+    with safe_open(str(src / "model.safetensors"), framework="pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    if shapes != _stage_shapes(pairing, stage):
+        raise ZooError(f"{pairing.name} cannot share {src}: its parameters are not those of {pairing.name}'s {stage} model")
     copy_stage_folder(src, dst, pairing)
     if log:
-        log(f"{pairing.name}:{stage}: shared with {other_run.parent.name} (copied from {src})")
+        log(f"{pairing.name}:{stage}: shared with {other} (copied from {src})")
 
 
 def package(run: str | Path, model_dir: str | Path, *, data: Any = None, evaluation: str | Path | None = None,

@@ -70,7 +70,8 @@ class ImagePairing:
     y: ClassVar[Spec] = Spec("image", "image", "(channels, 32, 32) float32 in [0, 1]")
     y_prime: ClassVar[Spec] = Spec("y_prime", "latent", "(latent_channels, 8, 8) float32 KL-autoencoder posterior mean")
     headline: ClassVar[str] = "fid"  # the comparisons' lead metric (a set metric: regen study, bench)
-    # regen train --init keeps them: the denoisers' noise levels and the super-resolution factor (same shapes)
+    # regen train --init keeps them: the denoisers' noise levels and the down-sampling factor (the low-resolution
+    # denoiser keeps its shapes under either; the super-resolution net's change with the factor)
     init_keeps: ClassVar[tuple[str, ...]] = ("y_prime", "train_timesteps", "down_factor")
     metrics_spec: ClassVar[tuple[Metric, ...]] = (
         Metric("cond_acc", True, "1 if the in-project evaluation classifier sees the requested class, else 0"),
