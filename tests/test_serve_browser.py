@@ -9,7 +9,7 @@ Uploads above the server's size limit are refused in the page.
 
 Skips (with the reason) only where Chromium cannot be started. ``REGEN_SERVE_SCREENSHOTS=DIR`` saves a
 screenshot of each tab there; ``REGEN_SERVE_RUNS=DIR`` serves ``DIR/<domain>/run`` instead of the toy runs
-(the README's pictures in docs/serve/ are made that way, from ``make demo``'s runs).
+(the README's pictures in docs/serve/ are made that way, from ``make demo``'s runs and links to the shipped models).
 """
 
 from __future__ import annotations
