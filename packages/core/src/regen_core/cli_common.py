@@ -18,8 +18,8 @@ A flag renamed here keeps its old spelling as a deprecated alias that prints a n
 from __future__ import annotations
 
 import argparse
-import math
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence

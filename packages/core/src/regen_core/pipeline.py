@@ -219,14 +219,14 @@ def init_settings_check(pairing_cls: type, model_cfg: dict[str, Any], run_pairin
     if not changed:
         return
     base = pairing_cls(from_dict(pairing_cls.config_class, model_cfg))
-    shapes = _stage_shapes(base, stage)
+    shapes = stage_shapes(base, stage)
     bad = [k for k in changed if k in keep]
     for k in changed:
         if k in bad or k not in model_cfg:
             continue
         try:
             other = pairing_cls(from_dict(pairing_cls.config_class, {**model_cfg, k: run_pairing_cfg.get(k)}))
-            if _stage_shapes(other, stage) != shapes:
+            if stage_shapes(other, stage) != shapes:
                 bad.append(k)
         except Exception:  # a value the model cannot be built with: the settings are not compatible
             bad.append(k)
@@ -238,7 +238,8 @@ def init_settings_check(pairing_cls: type, model_cfg: dict[str, Any], run_pairin
         )
 
 
-def _stage_shapes(pairing: Any, stage: str) -> dict[str, tuple[int, ...]]:
+def stage_shapes(pairing: Any, stage: str) -> dict[str, tuple[int, ...]]:
+    """Parameter name -> shape of a pairing's freshly built ``stage`` model ({} for an explicit one)."""
     extractor = pairing.build("extract")
     model = extractor if stage == "extract" else pairing.build(stage, extractor)
     if is_explicit(model):

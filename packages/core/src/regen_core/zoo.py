@@ -133,7 +133,7 @@ def share_stage(pairing: Any, run_cfg: Any, stage: str, other_run: Path, run: Pa
     Where ``run`` holds the stage already it must be that copy. A mismatch is a :class:`ZooError` naming it."""
     from safetensors import safe_open
 
-    from .pipeline import _stage_shapes, copy_stage_folder, final_dir
+    from .pipeline import stage_shapes, copy_stage_folder, final_dir
 
     src, dst = final_dir(other_run, stage), final_dir(run, stage)
     other = other_run.parent.name
@@ -157,7 +157,7 @@ def share_stage(pairing: Any, run_cfg: Any, stage: str, other_run: Path, run: Pa
         raise ZooError(f"{pairing.name} cannot share {src}: {', '.join(differ[:6])} differ from this recipe's")
     with safe_open(str(src / "model.safetensors"), framework="pt") as f:
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    if shapes != _stage_shapes(pairing, stage):
+    if shapes != stage_shapes(pairing, stage):
         raise ZooError(f"{pairing.name} cannot share {src}: its parameters are not those of {pairing.name}'s {stage} model")
     copy_stage_folder(src, dst, pairing)
     if log:
